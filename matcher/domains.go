@@ -1,0 +1,218 @@
+package matcher
+
+import (
+	"errors"
+	"hash/maphash"
+	"math/bits"
+	"strings"
+
+	"golang.org/x/net/idna"
+)
+
+// The domain index answers "which rules cover this hostname or one of its
+// parents" with one hash probe per label suffix. Suffixes are hashed with a
+// per-index random seed (hash/maphash), so nobody can precompute names that
+// collide with a rule. A slot packs 40 bits of the hash as a tag with a
+// 24-bit entry index into one uint64, and no key strings are kept: that is
+// what keeps 1M domains under 48 MB. The price is a false match when two
+// names share a 40-bit tag and a probe sequence, about one in 10^12 per
+// probe, and it cannot be aimed at. Slot and filter positions derive from the
+// tag alone, so the table can grow without the keys. A small blocked Bloom
+// filter in front keeps the usual "not listed" probe inside the CPU cache;
+// only suffixes that pass it touch the table.
+
+// MaxDomainRules is what a 24-bit entry index can address.
+const MaxDomainRules = 1<<24 - 1
+
+const (
+	domainTagShift = 24
+	domainIdxMask  = 1<<domainTagShift - 1
+)
+
+// Flags of a domain entry.
+const (
+	domainException      = 1 << iota // adblock @@: allows the name for its pack
+	domainSubdomainsOnly             // "*.d": matches below d, not d itself
+)
+
+// domainEntry is one rule on one domain; entries for the same domain are
+// chained through next (-1 ends a chain).
+type domainEntry struct {
+	line  uint32
+	next  int32
+	pack  uint16
+	file  uint16
+	flags uint8
+}
+
+type domainIndex struct {
+	seed    maphash.Seed
+	slots   []uint64
+	mask    uint64
+	filter  []uint64
+	fshift  uint
+	entries []domainEntry
+}
+
+var errDomainIndexFull = errors.New("domain index full: more than 16M rules")
+
+// newDomainIndex sizes the index for about capacity entries; it grows past
+// that, but a good hint (the previous rule set's size) avoids the copies.
+func newDomainIndex(capacity int) *domainIndex {
+	if capacity < 16 {
+		capacity = 16
+	}
+	slots := 1 << bits.Len(uint(capacity*4/3)) // load ≤ 0.75
+	fwords := 1 << bits.Len(uint(capacity/8))  // ~8 filter bits per entry
+	return &domainIndex{
+		seed:    maphash.MakeSeed(),
+		slots:   make([]uint64, slots),
+		mask:    uint64(slots - 1),
+		filter:  make([]uint64, fwords),
+		fshift:  uint(64 - bits.TrailingZeros(uint(fwords))),
+		entries: make([]domainEntry, 0, capacity),
+	}
+}
+
+// filterBits derives the filter word and two bit positions from a tag,
+// mixed differently from homeOf so the two do not fail together.
+func (d *domainIndex) filterBits(tag uint64) (uint64, uint64) {
+	f := (tag ^ tag>>21) * 0xD6E8FEB86659FD93
+	var w uint64
+	if d.fshift < 64 {
+		w = f >> d.fshift
+	}
+	return w, 1<<(f&63) | 1<<((f>>6)&63)
+}
+
+// add inserts a rule for an already normalized domain.
+func (d *domainIndex) add(domain string, e domainEntry) error {
+	if len(d.entries) >= MaxDomainRules {
+		return errDomainIndexFull
+	}
+	if uint64(len(d.entries)+1)*4 > uint64(len(d.slots))*3 {
+		d.grow()
+	}
+	tag := maphash.String(d.seed, domain) >> domainTagShift
+	w, m := d.filterBits(tag)
+	d.filter[w] |= m
+	idx := uint64(len(d.entries))
+	for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
+		v := d.slots[s]
+		if v == 0 {
+			e.next = -1
+			d.slots[s] = tag<<domainTagShift | (idx + 1)
+			break
+		}
+		if v>>domainTagShift == tag {
+			e.next = int32(v&domainIdxMask) - 1
+			d.slots[s] = tag<<domainTagShift | (idx + 1)
+			break
+		}
+	}
+	d.entries = append(d.entries, e)
+	return nil
+}
+
+// grow doubles the slots and the filter, re-placing every key from its tag.
+func (d *domainIndex) grow() {
+	old := d.slots
+	d.slots = make([]uint64, 2*len(old))
+	d.mask = uint64(len(d.slots) - 1)
+	d.filter = make([]uint64, 2*len(d.filter))
+	d.fshift--
+	for _, v := range old {
+		if v == 0 {
+			continue
+		}
+		tag := v >> domainTagShift
+		w, m := d.filterBits(tag)
+		d.filter[w] |= m
+		for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
+			if d.slots[s] == 0 {
+				d.slots[s] = v
+				break
+			}
+		}
+	}
+}
+
+// homeOf picks a key's first slot from its tag: 40 random bits are plenty
+// for any table this index can hold (2^24 keys → at most 2^25 slots).
+func (d *domainIndex) homeOf(tag uint64) uint64 { return (tag * 0x9E3779B97F4A7C15 >> 24) & d.mask }
+
+// domainHit is a rule that covers a suffix starting at byte at of the name.
+type domainHit struct {
+	entry int32
+	at    int32
+}
+
+// lookup appends to out every rule covering name or a parent of it, most
+// specific first. name must already be normalized (see normalizeDomain).
+func (d *domainIndex) lookup(name string, out []domainHit) []domainHit {
+	for at := 0; at < len(name); {
+		out = d.probe(name, at, out)
+		dot := strings.IndexByte(name[at:], '.')
+		if dot < 0 {
+			break
+		}
+		at += dot + 1
+	}
+	return out
+}
+
+func (d *domainIndex) probe(name string, at int, out []domainHit) []domainHit {
+	tag := maphash.String(d.seed, name[at:]) >> domainTagShift
+	w, m := d.filterBits(tag)
+	if d.filter[w]&m != m {
+		return out
+	}
+	for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
+		v := d.slots[s]
+		if v == 0 {
+			return out
+		}
+		if v>>domainTagShift != tag {
+			continue
+		}
+		for e := int32(v&domainIdxMask) - 1; e >= 0; e = d.entries[e].next {
+			out = append(out, domainHit{entry: e, at: int32(at)})
+		}
+		return out
+	}
+}
+
+// normalizeDomain lower-cases name, drops one trailing dot and turns an
+// internationalized name into punycode. It returns the name unchanged (no
+// allocation) when it already is normal, and ok=false for names that cannot
+// be a hostname.
+func normalizeDomain(name string) (string, bool) {
+	name = strings.TrimSuffix(name, ".")
+	if len(name) == 0 || len(name) > 253 {
+		return "", false
+	}
+	lower := true
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 0x80 {
+			return normalizeIDN(name)
+		}
+		if c >= 'A' && c <= 'Z' {
+			lower = false
+		}
+	}
+	if lower {
+		return name, true
+	}
+	return strings.ToLower(name), true
+}
+
+var idnProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
+
+func normalizeIDN(name string) (string, bool) {
+	a, err := idnProfile.ToASCII(name)
+	if err != nil || a == "" || len(a) > 253 {
+		return "", false
+	}
+	return a, true
+}

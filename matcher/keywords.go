@@ -1,0 +1,377 @@
+package matcher
+
+import (
+	"fmt"
+	"math/bits"
+	"unicode/utf8"
+)
+
+// The keyword index is a filter-and-verify design (the idea behind
+// Hyperscan's FDR, shrunk to what Go does well): text is folded into a
+// sequence of small character ids (0 for any character no keyword uses), and
+// at each position a couple of bit tests in cache-resident bitmaps decide
+// whether any keyword can start there. Only the few positions that pass are
+// verified against the candidate keywords. Keywords are grouped by length so
+// that short keywords are filtered on their first two characters and longer
+// ones on their first four, which keeps common ASCII pairs ("th", "er") from
+// flooding the verifier. BENCHMARKS.md compares it with
+// cloudflare/ahocorasick, which walks a pointer-heavy trie per byte.
+
+// MaxKeywordChars bounds a keyword's folded length.
+const MaxKeywordChars = 64
+
+// Per-character flags in keywordIndex.first.
+const (
+	startsLen1 = 1 << iota // a one-character keyword is this character
+	startsLen2             // a 2–3 character keyword starts with it
+	startsLen4             // a ≥4 character keyword starts with it
+)
+
+// Flags on a folded character in a scan.
+const (
+	flagGap      = 1 << iota // separators were dropped just before it
+	flagExpCont              // not the first character of a multi-rune fold
+	flagExpMore              // not the last character of a multi-rune fold
+	flagASCIIAln             // folded from an ASCII letter or digit
+)
+
+type keywordIndex struct {
+	fold *foldTable
+
+	// Character ids: dense ids for every character used in a keyword.
+	bmpID    []uint32 // len 0x10000
+	astralID map[rune]uint32
+	first    []uint8 // by id: startsLen* flags
+
+	// Keywords, folded to ids, in one arena.
+	arena   []uint32
+	kwOff   []uint32
+	kwLen   []uint8
+	kwEdges []uint8 // bit0: first char is ASCII alnum, bit1: last char is; such ends need a word boundary
+	kwRefs  [][]int32
+
+	filter2, filter4 []uint64 // bitmaps over hashed prefixes
+	shift2, shift4   uint
+	verify1          map[uint32][]int32
+	verify2          map[uint64][]int32
+	verify4          map[uint32][]int32
+}
+
+// keywordMatch is one occurrence in folded coordinates.
+type keywordMatch struct {
+	kw         int32
+	start, end int32 // folded character positions, end exclusive
+}
+
+// keywordBuilder collects keywords before the index is built.
+type keywordBuilder struct {
+	fold  *foldTable
+	byKey map[string]int32
+	kws   [][]rune
+	refs  [][]int32
+}
+
+func newKeywordBuilder(t *foldTable) *keywordBuilder {
+	return &keywordBuilder{fold: t, byKey: map[string]int32{}}
+}
+
+// add folds a keyword and attaches ref (a rule number) to it.
+func (b *keywordBuilder) add(kw string, ref int32) error {
+	var folded []rune
+	for _, r := range kw {
+		e := b.fold.entry(r)
+		switch e >> foldKindShift {
+		case foldKeep:
+			if p := rune(e & foldPayload); p != 0 {
+				r = p
+			}
+			folded = append(folded, r)
+		case foldExpand:
+			p := e & foldPayload
+			folded = append(folded, b.fold.expansions[p>>5:p>>5+p&31]...)
+		}
+	}
+	switch {
+	case len(folded) == 0:
+		return fmt.Errorf("keyword %q has no letters or digits", kw)
+	case len(folded) > MaxKeywordChars:
+		return fmt.Errorf("keyword %q is %d characters after folding, the limit is %d", kw, len(folded), MaxKeywordChars)
+	}
+	key := string(folded)
+	i, ok := b.byKey[key]
+	if !ok {
+		i = int32(len(b.kws))
+		b.byKey[key] = i
+		b.kws = append(b.kws, folded)
+		b.refs = append(b.refs, nil)
+	}
+	b.refs[i] = append(b.refs[i], ref)
+	return nil
+}
+
+func (b *keywordBuilder) build() *keywordIndex {
+	x := &keywordIndex{
+		fold:     b.fold,
+		bmpID:    make([]uint32, 0x10000),
+		astralID: map[rune]uint32{},
+		first:    []uint8{0},
+		kwRefs:   b.refs,
+		verify1:  map[uint32][]int32{},
+		verify2:  map[uint64][]int32{},
+		verify4:  map[uint32][]int32{},
+	}
+	n2, n4 := 0, 0
+	for _, kw := range b.kws {
+		switch {
+		case len(kw) >= 4:
+			n4++
+		case len(kw) >= 2:
+			n2++
+		}
+	}
+	x.filter2, x.shift2 = newFilter(n2)
+	x.filter4, x.shift4 = newFilter(n4)
+	for i, kw := range b.kws {
+		ids := make([]uint32, len(kw))
+		for j, r := range kw {
+			ids[j] = x.assignID(r)
+		}
+		x.kwOff = append(x.kwOff, uint32(len(x.arena)))
+		x.kwLen = append(x.kwLen, uint8(len(ids)))
+		x.arena = append(x.arena, ids...)
+		var edges uint8
+		if isASCIIAlnum(kw[0]) {
+			edges |= 1
+		}
+		if isASCIIAlnum(kw[len(kw)-1]) {
+			edges |= 2
+		}
+		x.kwEdges = append(x.kwEdges, edges)
+		k := int32(i)
+		switch {
+		case len(ids) == 1:
+			x.first[ids[0]] |= startsLen1
+			x.verify1[ids[0]] = append(x.verify1[ids[0]], k)
+		case len(ids) < 4:
+			x.first[ids[0]] |= startsLen2
+			h := hash2(ids[0], ids[1])
+			setBit(x.filter2, h>>x.shift2)
+			key := uint64(ids[0])<<32 | uint64(ids[1])
+			x.verify2[key] = append(x.verify2[key], k)
+		default:
+			x.first[ids[0]] |= startsLen4
+			h := hash4(ids[0], ids[1], ids[2], ids[3])
+			setBit(x.filter4, h>>x.shift4)
+			x.verify4[h] = append(x.verify4[h], k)
+		}
+	}
+	return x
+}
+
+func isASCIIAlnum(r rune) bool {
+	return r < 0x80 && r != 0 && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9')
+}
+
+func (x *keywordIndex) assignID(r rune) uint32 {
+	if id := x.idOf(r); id != 0 {
+		return id
+	}
+	id := uint32(len(x.first))
+	x.first = append(x.first, 0)
+	if r < 0x10000 {
+		x.bmpID[r] = id
+	} else {
+		x.astralID[r] = id
+	}
+	return id
+}
+
+func (x *keywordIndex) idOf(r rune) uint32 {
+	if r < 0x10000 {
+		return x.bmpID[r]
+	}
+	return x.astralID[r]
+}
+
+// newFilter sizes a bitmap at ~16 bits per entry (false positive rate ~6%),
+// at least 4 KiB so tiny rule sets still filter well.
+func newFilter(n int) ([]uint64, uint) {
+	b := bits.Len(uint(n*16 - 1))
+	if b < 15 {
+		b = 15
+	}
+	if b > 30 {
+		b = 30
+	}
+	return make([]uint64, 1<<b/64), uint(32 - b)
+}
+
+func setBit(f []uint64, i uint32)       { f[i>>6] |= 1 << (i & 63) }
+func testBit(f []uint64, i uint32) bool { return f[i>>6]&(1<<(i&63)) != 0 }
+
+func hash2(a, b uint32) uint32 { return (a*0x9E3779B1 ^ b) * 0x85EBCA6B }
+
+func hash4(a, b, c, d uint32) uint32 {
+	h := a*0x9E3779B1 ^ b
+	h = h*0x85EBCA6B ^ c
+	h = h*0xC2B2AE35 ^ d
+	return h * 0x27D4EB2F
+}
+
+// scratch holds one text's folded form; pooled so scans do not allocate.
+type scratch struct {
+	ids     []uint32
+	start   []int32 // byte offset of the original rune
+	width   []uint8 // its UTF-8 length
+	flags   []uint8
+	matches []keywordMatch
+}
+
+// foldInto folds text into s, mapping characters to ids.
+func (x *keywordIndex) foldInto(text string, s *scratch) {
+	s.ids, s.start, s.width, s.flags = s.ids[:0], s.start[:0], s.width[:0], s.flags[:0]
+	t := x.fold
+	var gap uint8
+	for i := 0; i < len(text); {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			switch {
+			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
+			case c >= 'A' && c <= 'Z':
+				c += 'a' - 'A'
+			default:
+				gap = flagGap
+				i++
+				continue
+			}
+			s.ids = append(s.ids, x.bmpID[c])
+			s.start = append(s.start, int32(i))
+			s.width = append(s.width, 1)
+			s.flags = append(s.flags, gap|flagASCIIAln)
+			gap = 0
+			i++
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(text[i:])
+		e := t.entry(r)
+		switch e >> foldKindShift {
+		case foldKeep:
+			if p := rune(e & foldPayload); p != 0 {
+				r = p
+			}
+			s.ids = append(s.ids, x.idOf(r))
+			s.start = append(s.start, int32(i))
+			s.width = append(s.width, uint8(size))
+			fl := gap
+			if isASCIIAlnum(r) {
+				fl |= flagASCIIAln
+			}
+			s.flags = append(s.flags, fl)
+			gap = 0
+		case foldSep:
+			gap = flagGap
+		case foldExpand:
+			p := e & foldPayload
+			exp := t.expansions[p>>5 : p>>5+p&31]
+			for j, er := range exp {
+				fl := gap
+				if j > 0 {
+					fl |= flagExpCont
+				}
+				if j < len(exp)-1 {
+					fl |= flagExpMore
+				}
+				if isASCIIAlnum(er) {
+					fl |= flagASCIIAln
+				}
+				s.ids = append(s.ids, x.idOf(er))
+				s.start = append(s.start, int32(i))
+				s.width = append(s.width, uint8(size))
+				s.flags = append(s.flags, fl)
+				gap = 0
+			}
+		}
+		i += size
+	}
+}
+
+// scan finds keyword occurrences in the folded text, at most limit of them.
+// It returns false when it stopped at the limit.
+func (x *keywordIndex) scan(s *scratch, limit int) bool {
+	s.matches = s.matches[:0]
+	ids, first := s.ids, x.first
+	n := len(ids)
+	for i := 0; i < n; i++ {
+		m := first[ids[i]]
+		if m == 0 {
+			continue
+		}
+		a := ids[i]
+		if m&startsLen1 != 0 {
+			for _, k := range x.verify1[a] {
+				if !x.emit(s, k, i, i+1, limit) {
+					return false
+				}
+			}
+		}
+		if i+1 >= n {
+			continue
+		}
+		b := ids[i+1]
+		if m&startsLen2 != 0 && b != 0 && testBit(x.filter2, hash2(a, b)>>x.shift2) {
+			for _, k := range x.verify2[uint64(a)<<32|uint64(b)] {
+				if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
+					return false
+				}
+			}
+		}
+		if m&startsLen4 != 0 && i+3 < n {
+			h := hash4(a, b, ids[i+2], ids[i+3])
+			if testBit(x.filter4, h>>x.shift4) {
+				for _, k := range x.verify4[h] {
+					if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
+						return false
+					}
+				}
+			}
+		}
+	}
+	return true
+}
+
+func (x *keywordIndex) equal(k int32, ids []uint32) bool {
+	kw := x.arena[x.kwOff[k] : x.kwOff[k]+uint32(x.kwLen[k])]
+	for j := range kw {
+		if kw[j] != ids[j] {
+			return false
+		}
+	}
+	return true
+}
+
+// emit records a verified occurrence unless it starts or ends inside one
+// original character's expansion (its span would not fold to the keyword)
+// or an ASCII word keyword continues a longer ASCII word.
+func (x *keywordIndex) emit(s *scratch, k int32, i, j, limit int) bool {
+	if s.flags[i]&flagExpCont != 0 || s.flags[j-1]&flagExpMore != 0 {
+		return true
+	}
+	edges := x.kwEdges[k]
+	if edges&1 != 0 && i > 0 && s.flags[i]&flagGap == 0 && s.flags[i-1]&flagASCIIAln != 0 {
+		return true
+	}
+	if edges&2 != 0 && j < len(s.ids) && s.flags[j]&flagGap == 0 && s.flags[j]&flagASCIIAln != 0 {
+		return true
+	}
+	if len(s.matches) >= limit {
+		return false
+	}
+	s.matches = append(s.matches, keywordMatch{kw: k, start: int32(i), end: int32(j)})
+	return true
+}
+
+// span turns folded positions into original byte offsets.
+func (s *scratch) span(m keywordMatch) (int, int) {
+	last := m.end - 1
+	return int(s.start[m.start]), int(s.start[last]) + int(s.width[last])
+}

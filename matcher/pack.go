@@ -1,0 +1,357 @@
+package matcher
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+
+	"github.com/campusguard/campusguard/internal/event"
+	"gopkg.in/yaml.v3"
+)
+
+// Post verdicts and network actions a pack may ask for, from mildest.
+var (
+	PostActions    = []string{"allow", "flag", "hold", "reject"}
+	NetworkActions = []string{"log", "alert", "block"}
+)
+
+// MaxPackBytes bounds a pack's YAML file.
+const MaxPackBytes = 1 << 20
+
+var packNameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,63}$`)
+
+// packFile is the YAML form of a rule pack (DESIGN.md).
+type packFile struct {
+	Name        string        `yaml:"name"`
+	Description string        `yaml:"description"`
+	Category    string        `yaml:"category"`
+	Severity    string        `yaml:"severity"`
+	AppliesTo   []string      `yaml:"applies_to"`
+	Action      packAction    `yaml:"action"`
+	Keywords    yaml.Node     `yaml:"keywords"`
+	Domains     yaml.Node     `yaml:"domains"`
+	Regex       yaml.Node     `yaml:"regex"`
+	Detectors   []string      `yaml:"detectors"`
+	Files       []packListRef `yaml:"files"`
+}
+
+type packAction struct {
+	Post    string `yaml:"post"`
+	Network string `yaml:"network"`
+}
+
+type packListRef struct {
+	Path   string `yaml:"path"`
+	Format string `yaml:"format"`
+	line   int
+}
+
+func (r *packListRef) UnmarshalYAML(n *yaml.Node) error {
+	type plain packListRef
+	var p plain
+	dec := n.Decode
+	if err := dec(&p); err != nil {
+		return err
+	}
+	*r = packListRef(p)
+	r.line = n.Line
+	return nil
+}
+
+// PackInfo describes a loaded pack; it is what the console and metrics show.
+type PackInfo struct {
+	Name        string         `json:"name"`
+	Description string         `json:"description,omitempty"`
+	Category    string         `json:"category"`
+	Severity    event.Severity `json:"severity"`
+	AppliesTo   []event.Kind   `json:"applies_to"`
+	PostAction  string         `json:"post_action"`
+	NetAction   string         `json:"network_action"`
+	Source      string         `json:"source"`
+	Domains     int            `json:"domains"`
+	Keywords    int            `json:"keywords"`
+	Regexes     int            `json:"regexes"`
+	Detectors   []string       `json:"detectors,omitempty"`
+	Problems    []LineError    `json:"problems,omitempty"`
+}
+
+func (p *PackInfo) kindMask() uint32 {
+	var m uint32
+	for _, k := range p.AppliesTo {
+		m |= 1 << k
+	}
+	return m
+}
+
+// compiledPack is a pack ready to match: its own domain index, its regexes
+// and detectors, and its keywords (merged into the Set's keyword index).
+type compiledPack struct {
+	info      PackInfo
+	kinds     uint32 // bit per event.Kind
+	files     []string
+	domains   *domainIndex
+	keywords  []packKeyword
+	regexes   []packRegex
+	detectors []packDetector
+	stamp     string // content fingerprint, to skip rebuilding unchanged packs
+}
+
+type packKeyword struct {
+	text string
+	file uint16
+	line uint32
+}
+
+type packRegex struct {
+	re   *regexp.Regexp
+	file uint16
+	line uint32
+}
+
+type packDetector struct {
+	name string
+	fn   detectorFunc
+	line uint32
+}
+
+// loadOptions carries what a pack load needs from the matcher.
+type loadOptions struct {
+	fold       *foldTable
+	domainHint int // expected number of domain rules, to size the index
+}
+
+// errPackFatal marks problems that make a whole pack unusable.
+var errPackFatal = errors.New("pack unusable")
+
+// loadPack reads and compiles one pack. fsys holds the pack and its lists;
+// name is the pack path inside fsys. A fatal problem returns an error; bad
+// lines are reported in info.Problems and skipped.
+func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
+	data, err := readLimited(fsys, name, MaxPackBytes)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	var pf packFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&pf); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, fmt.Errorf("%s: empty pack: %w", name, errPackFatal)
+		}
+		return nil, fmt.Errorf("%s: %s: %w", name, yamlReason(err), errPackFatal)
+	}
+	p := &compiledPack{files: []string{path.Base(name)}}
+	if err := p.setInfo(name, &pf); err != nil {
+		return nil, fmt.Errorf("%s: %w: %w", name, err, errPackFatal)
+	}
+	p.domains = newDomainIndex(opt.domainHint)
+	budget := &regexBudget{}
+	p.addInline(&pf.Keywords, entryKeyword, budget)
+	p.addInline(&pf.Domains, entryDomain, budget)
+	p.addInline(&pf.Regex, entryRegex, budget)
+	for _, d := range pf.Detectors {
+		fn, err := detectorByName(d)
+		if err != nil {
+			p.problem(0, 0, err.Error())
+			continue
+		}
+		p.detectors = append(p.detectors, packDetector{name: d, fn: fn})
+		p.info.Detectors = append(p.info.Detectors, d)
+	}
+	dir := path.Dir(name)
+	for _, ref := range pf.Files {
+		if err := p.loadList(fsys, dir, ref, budget); err != nil {
+			return nil, fmt.Errorf("%s:%d: %w: %w", name, ref.line, err, errPackFatal)
+		}
+	}
+	if len(p.keywords)+p.info.Domains+len(p.regexes)+len(p.detectors) == 0 {
+		return nil, fmt.Errorf("%s: pack %q has no usable rules: %w", name, p.info.Name, errPackFatal)
+	}
+	return p, nil
+}
+
+func (p *compiledPack) setInfo(name string, pf *packFile) error {
+	info := PackInfo{Name: pf.Name, Description: pf.Description, Category: pf.Category, Source: name}
+	if !packNameRE.MatchString(pf.Name) {
+		return fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-', up to 64", pf.Name)
+	}
+	if !packNameRE.MatchString(pf.Category) {
+		return fmt.Errorf("category %q: want a lower-case word such as phishing, malware, fraud, spam, gambling, pii, harassment", pf.Category)
+	}
+	info.Severity = event.SeverityMedium
+	if pf.Severity != "" {
+		s, err := event.ParseSeverity(pf.Severity)
+		if err != nil {
+			return err
+		}
+		info.Severity = s
+	}
+	if len(pf.AppliesTo) == 0 {
+		info.AppliesTo = event.Kinds()
+	}
+	for _, k := range pf.AppliesTo {
+		kind, err := event.ParseKind(k)
+		if err != nil {
+			return fmt.Errorf("applies_to: %w", err)
+		}
+		info.AppliesTo = append(info.AppliesTo, kind)
+	}
+	info.PostAction, info.NetAction = orDefault(pf.Action.Post, "flag"), orDefault(pf.Action.Network, "log")
+	if !contains(PostActions, info.PostAction) {
+		return fmt.Errorf("action.post %q: want one of %s", info.PostAction, strings.Join(PostActions, ", "))
+	}
+	if !contains(NetworkActions, info.NetAction) {
+		return fmt.Errorf("action.network %q: want one of %s", info.NetAction, strings.Join(NetworkActions, ", "))
+	}
+	p.info = info
+	p.kinds = info.kindMask()
+	return nil
+}
+
+// addInline adds the entries of a YAML list in the pack file itself; their
+// rule id is PACK.yaml:LINE.
+func (p *compiledPack) addInline(n *yaml.Node, kind entryKind, budget *regexBudget) {
+	if n.Kind == 0 {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.problem(0, n.Line, "expected a list")
+		return
+	}
+	for _, item := range n.Content {
+		if item.Kind != yaml.ScalarNode {
+			p.problem(0, item.Line, "expected a string")
+			continue
+		}
+		var (
+			entries []listEntry
+			err     error
+		)
+		emit := func(e listEntry) { entries = append(entries, e) }
+		switch kind {
+		case entryKeyword:
+			_, err = parseKeywordLine(item.Value, emit)
+		case entryDomain:
+			_, err = parseDomainLine(item.Value, emit)
+		case entryRegex:
+			_, err = parseRegexLine(item.Value, emit)
+		}
+		if err != nil {
+			p.problem(0, item.Line, err.Error())
+			continue
+		}
+		for _, e := range entries {
+			p.add(e, 0, item.Line, budget)
+		}
+	}
+}
+
+func (p *compiledPack) loadList(fsys fs.FS, dir string, ref packListRef, budget *regexBudget) error {
+	if ref.Path == "" {
+		return fmt.Errorf("files: entry without a path")
+	}
+	if _, _, err := parserFor(ref.Format); err != nil {
+		return fmt.Errorf("files: %s: %w", ref.Path, err)
+	}
+	full := path.Clean(path.Join(dir, ref.Path))
+	if path.IsAbs(ref.Path) {
+		full = strings.TrimPrefix(path.Clean(ref.Path), "/")
+	}
+	f, err := fsys.Open(full)
+	if err != nil {
+		return fmt.Errorf("files: %s: %w", ref.Path, err)
+	}
+	defer f.Close()
+	if len(p.files) >= 1<<16-1 {
+		return fmt.Errorf("files: too many list files")
+	}
+	fileIdx := uint16(len(p.files))
+	p.files = append(p.files, ref.Path)
+	problems, err := readList(f, ref.Path, ref.Format, func(e listEntry, line int) {
+		p.add(e, fileIdx, line, budget)
+	})
+	p.info.Problems = append(p.info.Problems, problems...)
+	return err
+}
+
+// add files one parsed entry into the pack's indexes.
+func (p *compiledPack) add(e listEntry, file uint16, line int, budget *regexBudget) {
+	switch e.kind {
+	case entryDomain:
+		err := p.domains.add(e.value, domainEntry{line: uint32(line), file: file, flags: e.flags})
+		if err != nil {
+			p.problem(file, line, err.Error())
+			return
+		}
+		p.info.Domains++
+	case entryKeyword:
+		p.keywords = append(p.keywords, packKeyword{text: e.value, file: file, line: uint32(line)})
+	case entryRegex:
+		re, err := budget.compile(e.value)
+		if err != nil {
+			p.problem(file, line, err.Error())
+			return
+		}
+		p.regexes = append(p.regexes, packRegex{re: re, file: file, line: uint32(line)})
+		p.info.Regexes++
+	}
+}
+
+func (p *compiledPack) problem(file uint16, line int, reason string) {
+	name := p.info.Source
+	if file > 0 {
+		name = p.files[file]
+	}
+	p.info.Problems = append(p.info.Problems, LineError{File: name, Line: line, Reason: reason})
+}
+
+// ruleID is FILE:LINE as written in hits.
+func (p *compiledPack) ruleID(file uint16, line uint32) string {
+	return fmt.Sprintf("%s:%d", p.files[file], line)
+}
+
+func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("larger than %d bytes", limit)
+	}
+	return data, nil
+}
+
+// yamlReason turns a yaml.v3 error into "LINE: reason" text.
+func yamlReason(err error) string {
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		return strings.Join(te.Errors, "; ")
+	}
+	return strings.TrimPrefix(err.Error(), "yaml: ")
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,207 @@
+package matcher
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/campusguard/campusguard/internal/event"
+)
+
+// Set is an immutable, compiled rule set: every loaded pack plus one keyword
+// index merged from all of them. It is safe for concurrent use; the Matcher
+// swaps whole Sets on reload.
+type Set struct {
+	packs    []*compiledPack
+	keywords *keywordIndex
+	kwRules  []kwRule // by keyword-builder ref
+	maxHits  int
+	scratch  sync.Pool
+}
+
+// kwRule ties a keyword occurrence back to its pack and line.
+type kwRule struct {
+	pack int32
+	file uint16
+	line uint32
+}
+
+func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
+	s := &Set{packs: packs, maxHits: maxHits}
+	b := newKeywordBuilder(fold)
+	for pi, p := range packs {
+		for _, kw := range p.keywords {
+			ref := int32(len(s.kwRules))
+			if err := b.add(kw.text, ref); err != nil {
+				p.problem(kw.file, int(kw.line), err.Error())
+				continue
+			}
+			s.kwRules = append(s.kwRules, kwRule{pack: int32(pi), file: kw.file, line: kw.line})
+			p.info.Keywords++
+		}
+	}
+	s.keywords = b.build()
+	s.scratch.New = func() any { return &scratch{} }
+	return s
+}
+
+// Packs describes the packs in the set.
+func (s *Set) Packs() []PackInfo {
+	out := make([]PackInfo, len(s.packs))
+	for i, p := range s.packs {
+		out[i] = p.info
+	}
+	return out
+}
+
+// MatchEvent matches every field of ev that its kind carries and appends the
+// hits to ev.Hits.
+func (s *Set) MatchEvent(ev *event.Event) {
+	if ev.Kind == event.KindPost {
+		ev.Hits = s.MatchText(ev.Kind, event.FieldTitle, ev.Title, ev.Hits)
+		ev.Hits = s.MatchText(ev.Kind, event.FieldText, ev.Text, ev.Hits)
+		return
+	}
+	if ev.Name != "" {
+		ev.Hits = s.MatchDomain(ev.Kind, ev.Name, ev.Hits)
+	}
+	if ev.URL != "" {
+		ev.Hits = s.MatchText(ev.Kind, event.FieldURL, ev.URL, ev.Hits)
+	}
+}
+
+// MatchDomain matches a hostname from an event of the given kind: domain
+// rules at label boundaries (an exception in a pack silences that pack), then
+// keywords and regexes on the normalized name.
+func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []event.Hit {
+	norm, ok := normalizeDomain(name)
+	if !ok {
+		return hits
+	}
+	sameOffsets := len(norm) == len(strings.TrimSuffix(name, "."))
+	var buf [32]domainHit
+	for _, p := range s.packs {
+		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 {
+			continue
+		}
+		found := p.domains.lookup(norm, buf[:0])
+		best := -1
+		for i, h := range found {
+			e := &p.domains.entries[h.entry]
+			if e.flags&domainException != 0 {
+				best = -1
+				break
+			}
+			if e.flags&domainSubdomainsOnly != 0 && h.at == 0 {
+				continue
+			}
+			if best < 0 {
+				best = i
+			}
+		}
+		if best < 0 {
+			continue
+		}
+		h := found[best]
+		e := &p.domains.entries[h.entry]
+		start, end, match := int(h.at), len(norm), norm[h.at:]
+		if sameOffsets {
+			match = name[start:end]
+		} else {
+			start, end = 0, len(name)
+		}
+		hits = append(hits, p.hit(e.file, e.line, match, event.FieldName, start, end))
+	}
+	return s.matchText(kind, event.FieldName, norm, hits, sameOffsets)
+}
+
+// MatchText matches free text (a post title or body, a URL) against
+// keywords, regexes and detectors.
+func (s *Set) MatchText(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
+	return s.matchText(kind, field, text, hits, true)
+}
+
+func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, exactOffsets bool) []event.Hit {
+	if text == "" {
+		return hits
+	}
+	limit := s.maxHits - len(hits)
+	if limit <= 0 {
+		return hits
+	}
+	if len(s.kwRules) > 0 {
+		sc := s.scratch.Get().(*scratch)
+		s.keywords.foldInto(text, sc)
+		s.keywords.scan(sc, limit)
+		for _, m := range sc.matches {
+			start, end := sc.span(m)
+			if !exactOffsets {
+				start, end = 0, len(text)
+			}
+			for _, ref := range s.keywords.kwRefs[m.kw] {
+				r := s.kwRules[ref]
+				p := s.packs[r.pack]
+				if p.kinds&(1<<kind) != 0 && len(hits) < s.maxHits {
+					hits = append(hits, p.hit(r.file, r.line, text[start:end], field, start, end))
+				}
+			}
+		}
+		s.scratch.Put(sc)
+	}
+	rtext := text
+	if len(rtext) > MaxRegexInput {
+		rtext = rtext[:MaxRegexInput]
+	}
+	for _, p := range s.packs {
+		if p.kinds&(1<<kind) == 0 {
+			continue
+		}
+		for _, r := range p.regexes {
+			if len(hits) >= s.maxHits {
+				return hits
+			}
+			if loc := r.re.FindStringIndex(rtext); loc != nil {
+				hits = append(hits, p.hit(r.file, r.line, rtext[loc[0]:loc[1]], field, loc[0], loc[1]))
+			}
+		}
+		if len(p.detectors) > 0 && kind == event.KindPost {
+			hits = p.detect(text, field, hits, s.maxHits)
+		}
+	}
+	return hits
+}
+
+// detect runs the pack's PII detectors; the hit's match is masked.
+func (p *compiledPack) detect(text, field string, hits []event.Hit, max int) []event.Hit {
+	forEachNumber(text, func(r *digitRun) {
+		if r.n > maxDigitRun || len(hits) >= max {
+			return
+		}
+		d := r.digits[:r.n]
+		for _, det := range p.detectors {
+			if det.fn(d) {
+				h := p.hit(0, det.line, maskDigits(d), field, r.start, r.end)
+				h.Rule = "detector:" + det.name
+				hits = append(hits, h)
+			}
+		}
+	})
+	return hits
+}
+
+func (p *compiledPack) hit(file uint16, line uint32, match, field string, start, end int) event.Hit {
+	action := p.info.NetAction
+	if field == event.FieldTitle || field == event.FieldText {
+		action = p.info.PostAction
+	}
+	return event.Hit{
+		Pack:     p.info.Name,
+		Rule:     p.ruleID(file, line),
+		Category: p.info.Category,
+		Severity: p.info.Severity,
+		Action:   action,
+		Match:    match,
+		Field:    field,
+		Start:    start,
+		End:      end,
+	}
+}
