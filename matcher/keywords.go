@@ -196,7 +196,7 @@ func (x *keywordIndex) idOf(r rune) uint32 {
 // newFilter sizes a bitmap at ~16 bits per entry (false positive rate ~6%),
 // at least 4 KiB so tiny rule sets still filter well.
 func newFilter(n int) ([]uint64, uint) {
-	b := bits.Len(uint(n*16 - 1))
+	b := bits.Len(uint(n * 16))
 	if b < 15 {
 		b = 15
 	}

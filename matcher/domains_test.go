@@ -1,0 +1,121 @@
+package matcher
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/campusguard/campusguard/internal/event"
+)
+
+func TestMatchDomain(t *testing.T) {
+	set := newTestSet(t, map[string]string{
+		"block.yaml": `name: block
+category: phishing
+severity: high
+applies_to: [dns, tls]
+action: {network: block}
+domains: ["*.wild.test", "exact.test"]
+files:
+  - {path: d.txt, format: domains}
+  - {path: a.txt, format: adblock}
+  - {path: h.txt, format: hosts}
+`,
+		"d.txt": "evil.test\nsub.evil.test\n中文.test\nTrailing.Dot.test.\n",
+		"a.txt": "||ads.test^\n@@||ok.ads.test^\n||deep.ok.ads.test^\n",
+		"h.txt": "0.0.0.0 hosted.test other.test\n127.0.0.1 localhost\n",
+		"other.yaml": `name: other
+category: malware
+applies_to: [dns]
+domains: [evil.test]
+`,
+	})
+	tests := []struct {
+		name, query string
+		kind        event.Kind
+		want        []string // pack/rule/match/start/end
+	}{
+		{"exact", "evil.test", event.KindDNS, []string{"block d.txt:1 evil.test 0-9", "other other.yaml:4 evil.test 0-9"}},
+		{"subdomain at label boundary", "a.evil.test", event.KindDNS, []string{"block d.txt:1 evil.test 2-11", "other other.yaml:4 evil.test 2-11"}},
+		{"not a label boundary", "notevil.test", event.KindDNS, nil},
+		{"most specific wins", "x.sub.evil.test", event.KindDNS, []string{"block d.txt:2 sub.evil.test 2-15", "other other.yaml:4 evil.test 6-15"}},
+		{"case and trailing dot", "A.EVIL.Test.", event.KindDNS, []string{"block d.txt:1 EVIL.Test 2-11", "other other.yaml:4 EVIL.Test 2-11"}},
+		{"rule with trailing dot and case", "trailing.dot.test", event.KindDNS, []string{"block d.txt:4 trailing.dot.test 0-17"}},
+		{"wildcard matches below", "a.wild.test", event.KindDNS, []string{"block block.yaml:6 wild.test 2-11"}},
+		{"wildcard does not match apex", "wild.test", event.KindDNS, nil},
+		{"IDN query", "www.中文.test", event.KindDNS, []string{"block d.txt:3 xn--fiq228c.test 0-15"}},
+		{"punycode query", "www.xn--fiq228c.test", event.KindDNS, []string{"block d.txt:3 xn--fiq228c.test 4-20"}},
+		{"adblock rule", "x.ads.test", event.KindDNS, []string{"block a.txt:1 ads.test 2-10"}},
+		{"exception overrides", "ok.ads.test", event.KindDNS, nil},
+		{"exception overrides a more specific block", "deep.ok.ads.test", event.KindDNS, nil},
+		{"hosts names", "other.test", event.KindDNS, []string{"block h.txt:1 other.test 0-10"}},
+		{"hosts localhost skipped", "localhost", event.KindDNS, nil},
+		{"applies_to filters packs", "evil.test", event.KindTLS, []string{"block d.txt:1 evil.test 0-9"}},
+		{"no pack for kind", "evil.test", event.KindHTTP, nil},
+		{"empty", "", event.KindDNS, nil},
+		{"only dots", "..", event.KindDNS, nil},
+		{"too long", string(make([]byte, 300)), event.KindDNS, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := set.MatchDomain(tt.kind, tt.query, nil)
+			var got []string
+			for _, h := range hits {
+				got = append(got, fmt.Sprintf("%s %s %s %d-%d", h.Pack, h.Rule, h.Match, h.Start, h.End))
+				if h.Field != event.FieldName {
+					t.Errorf("hit field %q, want name", h.Field)
+				}
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("MatchDomain(%q)\n got  %q\n want %q", tt.query, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestDomainIndexGrowsAndAllocsNothing(t *testing.T) {
+	idx := newDomainIndex(0)
+	const n = 5000
+	for i := 0; i < n; i++ {
+		if err := idx.add(fmt.Sprintf("d%d.test", i), domainEntry{line: uint32(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var buf [32]domainHit
+	for i := 0; i < n; i++ {
+		got := idx.lookup(fmt.Sprintf("www.d%d.test", i), buf[:0])
+		if len(got) != 1 || idx.entries[got[0].entry].line != uint32(i+1) || got[0].at != 4 {
+			t.Fatalf("lookup d%d after growth: %+v", i, got)
+		}
+	}
+	if got := idx.lookup("www.d5000.test", buf[:0]); len(got) != 0 {
+		t.Fatalf("unlisted name matched: %+v", got)
+	}
+	allocs := testing.AllocsPerRun(100, func() { idx.lookup("a.b.d42.test", buf[:0]) })
+	if allocs != 0 {
+		t.Errorf("lookup allocates %v times", allocs)
+	}
+}
+
+func TestCheckDomain(t *testing.T) {
+	tests := []struct{ in, want, err string }{
+		{"Evil.Test", "evil.test", ""},
+		{"evil.test.", "evil.test", ""},
+		{"中文.test", "xn--fiq228c.test", ""},
+		{"under_score.test", "under_score.test", ""},
+		{"", "", "empty domain"},
+		{"1.2.3.4", "", `"1.2.3.4" is an IP address, not a domain`},
+		{"http://evil.test/", "", `"http://evil.test/" is not a domain name (a URL or several words?)`},
+		{"a..b", "", `"a..b" has an empty label`},
+		{"bad!.test", "", `"bad!.test" contains '!', not allowed in a domain name`},
+	}
+	for _, tt := range tests {
+		got, err := checkDomain(tt.in)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tt.want || gotErr != tt.err {
+			t.Errorf("checkDomain(%q) = %q, %q; want %q, %q", tt.in, got, gotErr, tt.want, tt.err)
+		}
+	}
+}

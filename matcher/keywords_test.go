@@ -1,0 +1,209 @@
+package matcher
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/campusguard/campusguard/internal/event"
+)
+
+func TestMatchText(t *testing.T) {
+	set := newTestSet(t, map[string]string{
+		"fraud.yaml": `name: fraud
+category: fraud
+applies_to: [post]
+action: {post: hold}
+keywords: [刷单, 校园贷, bet, qq群, "free money", 单]
+files: [{path: k.txt, format: keywords}, {path: r.txt, format: regex}]
+`,
+		"k.txt": "# comment\n\ufeff兼职日结\r\n學生貸款\n",
+		"r.txt": "加\\s*微信\\s*[a-z0-9_]{5,}\n",
+	})
+	tests := []struct {
+		name, text string
+		want       []string // rule match start-end
+	}{
+		{"plain", "快来刷单", []string{"fraud.yaml:5 刷单 6-12", "fraud.yaml:5 单 9-12"}},
+		{"zero width inside", "刷\u200b单", []string{"fraud.yaml:5 刷\u200b单 0-9", "fraud.yaml:5 单 6-9"}},
+		{"space and digits", "２０２２刷 单", []string{"fraud.yaml:5 刷 单 12-19", "fraud.yaml:5 单 16-19"}},
+		{"punctuation", "刷*单!", []string{"fraud.yaml:5 刷*单 0-7", "fraud.yaml:5 单 4-7"}},
+		{"traditional", "學生貸款秒批", []string{"k.txt:3 學生貸款 0-12"}},
+		{"traditional keyword, simplified text", "学生贷款", []string{"k.txt:3 学生贷款 0-12"}},
+		{"ascii word", "place a BET now", []string{"fraud.yaml:5 BET 8-11"}},
+		{"ascii inside a word", "alphabet betting", nil},
+		{"ascii spaced out", "b e t!", []string{"fraud.yaml:5 b e t 0-5"}},
+		{"phrase across spaces", "get FREE   money", []string{"fraud.yaml:5 FREE   money 4-16"}},
+		{"mixed keyword", "加qq群123", []string{"fraud.yaml:5 qq群 3-8"}},
+		{"regex", "请加 微信 abc_123", []string{"r.txt:1 加 微信 abc_123 3-21"}},
+		{"file keyword with BOM line", "兼职日结", []string{"k.txt:2 兼职日结 0-12"}},
+		{"nothing", "今天天气不错", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			hits := set.MatchText(event.KindPost, event.FieldText, tt.text, nil)
+			var got []string
+			for _, h := range hits {
+				if tt.text[h.Start:h.End] != h.Match {
+					t.Errorf("hit %+v: match %q is not text[start:end] %q", h, h.Match, tt.text[h.Start:h.End])
+				}
+				got = append(got, fmt.Sprintf("%s %s %d-%d", h.Rule, h.Match, h.Start, h.End))
+			}
+			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+				t.Errorf("MatchText(%q)\n got  %q\n want %q", tt.text, got, tt.want)
+			}
+		})
+	}
+	if hits := set.MatchText(event.KindDNS, event.FieldName, "刷单", nil); len(hits) != 0 {
+		t.Errorf("post-only pack hit a dns event: %+v", hits)
+	}
+}
+
+func TestMaxHitsPerText(t *testing.T) {
+	set := newTestSet(t, map[string]string{"p.yaml": "name: p\ncategory: spam\nkeywords: [x]\n"})
+	hits := set.MatchText(event.KindPost, event.FieldText, strings.Repeat("x ", 1000), nil)
+	if len(hits) != 256 {
+		t.Errorf("got %d hits, want the default cap 256", len(hits))
+	}
+}
+
+// naiveMatches is the reference matcher: fold the text rune by rune into the
+// same folded characters and compare every keyword at every position.
+type occurrence struct {
+	kw         string
+	start, end int
+}
+
+func naiveMatches(text string, keywords []string, fold *foldTable) []occurrence {
+	type ch struct {
+		r          rune
+		start, end int
+		gap        bool
+		cont, more bool
+	}
+	var chars []ch
+	gap := false
+	for i, r := range text {
+		size := utf8.RuneLen(r)
+		if r == utf8.RuneError {
+			_, size = utf8.DecodeRuneInString(text[i:])
+		}
+		kind, out := foldRune(r, fold.t2s, nil)
+		switch kind {
+		case foldSep:
+			gap = true
+		case foldKeep:
+			for j, o := range out {
+				chars = append(chars, ch{o, i, i + size, gap, j > 0, j < len(out)-1})
+				gap = false
+			}
+		}
+	}
+	var out []occurrence
+	for _, kw := range keywords {
+		k, _ := FoldString(kw, fold.t2s != nil)
+		kr := []rune(k)
+		for i := 0; i+len(kr) <= len(chars); i++ {
+			ok := true
+			for j := range kr {
+				if chars[i+j].r != kr[j] {
+					ok = false
+					break
+				}
+			}
+			if !ok || chars[i].cont || chars[i+len(kr)-1].more {
+				continue
+			}
+			if isASCIIAlnum(kr[0]) && i > 0 && !chars[i].gap && isASCIIAlnum(chars[i-1].r) {
+				continue
+			}
+			if end := i + len(kr); isASCIIAlnum(kr[len(kr)-1]) && end < len(chars) && !chars[end].gap && isASCIIAlnum(chars[end].r) {
+				continue
+			}
+			out = append(out, occurrence{kw, chars[i].start, chars[i+len(kr)-1].end})
+		}
+	}
+	sortOccurrences(out)
+	return out
+}
+
+func sortOccurrences(o []occurrence) {
+	sort.Slice(o, func(i, j int) bool {
+		if o[i].start != o[j].start {
+			return o[i].start < o[j].start
+		}
+		if o[i].end != o[j].end {
+			return o[i].end < o[j].end
+		}
+		return o[i].kw < o[j].kw
+	})
+}
+
+// TestKeywordIndexMatchesNaive compares the filter-and-verify scanner with
+// the naive reference on random Chinese/ASCII text and keywords drawn from a
+// small alphabet, so keywords overlap, nest and repeat a lot.
+func TestKeywordIndexMatchesNaive(t *testing.T) {
+	fold, err := getFoldTable(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alphabet := []string{"刷", "单", "贷", "貸", "款", "a", "b", "A", "1", " ", "*", "\u200b", "ﬁ", "ｂ", "。", "é"}
+	rng := rand.New(rand.NewPCG(1, 2))
+	randString := func(min, max int) string {
+		var b strings.Builder
+		for n := min + rng.IntN(max-min+1); n > 0; n-- {
+			b.WriteString(alphabet[rng.IntN(len(alphabet))])
+		}
+		return b.String()
+	}
+	for round := 0; round < 2000; round++ {
+		var keywords []string
+		b := newKeywordBuilder(fold)
+		for k := 0; k < 1+rng.IntN(12); k++ {
+			kw := randString(1, 6)
+			if b.add(kw, int32(len(keywords))) == nil {
+				keywords = append(keywords, kw)
+			}
+		}
+		x := b.build()
+		text := randString(0, 80)
+		sc := &scratch{}
+		x.foldInto(text, sc)
+		x.scan(sc, 1<<20)
+		var got []occurrence
+		for _, m := range sc.matches {
+			start, end := sc.span(m)
+			for _, ref := range x.kwRefs[m.kw] {
+				got = append(got, occurrence{keywords[ref], start, end})
+			}
+		}
+		sortOccurrences(got)
+		want := naiveMatches(text, keywords, fold)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("round %d: text %q keywords %q\n got  %v\n want %v", round, text, keywords, got, want)
+		}
+	}
+}
+
+func TestKeywordErrors(t *testing.T) {
+	m, rep := newTestMatcher(t, map[string]string{
+		"p.yaml": "name: p\ncategory: spam\nkeywords: [ok, \"***\", \"" + strings.Repeat("长", 70) + "\"]\n",
+	})
+	if got := len(m.Set().Packs()[0].Problems); got != 2 {
+		t.Fatalf("want 2 problems, got %v", m.Set().Packs()[0].Problems)
+	}
+	var reasons []string
+	for _, p := range rep.Problems {
+		reasons = append(reasons, p.Error())
+	}
+	want := []string{
+		`builtin:p:3: keyword "***" has no letters or digits`,
+		`builtin:p:3: keyword "` + strings.Repeat("长", 70) + `" is 70 characters after folding, the limit is 64`,
+	}
+	if fmt.Sprint(reasons) != fmt.Sprint(want) {
+		t.Errorf("problems\n got  %q\n want %q", reasons, want)
+	}
+}
