@@ -1,0 +1,175 @@
+// Package config loads campusguard's configuration: built-in defaults, one
+// YAML file, CAMPUSGUARD_* environment overrides and validation, in that
+// order. The file is read strictly: unknown keys, duplicate keys and values
+// of the wrong type are errors that name the file, the line and the key, so
+// an operator's typo never silently falls back to a default. Dump prints the
+// effective configuration (`campusguard config dump`).
+//
+// The package knows nothing of the components that consume it. It holds
+// plain values (paths, addresses, durations, switches) and checks only what
+// can be checked without them: whether a rule pack parses, a Corefile is
+// sound or ClickHouse answers is for the components to find out when they
+// start. Alert policies are kept as opaque YAML data for the same reason.
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+)
+
+// DefaultPath is where the CLI looks for a config file when neither
+// --config nor CAMPUSGUARD_CONFIG names one.
+const DefaultPath = "/etc/campusguard/campusguard.yaml"
+
+// PathEnv names the variable the CLI reads the config path from. ApplyEnv
+// ignores it, as it is not a config key.
+const PathEnv = "CAMPUSGUARD_CONFIG"
+
+// Config is the whole configuration. Every key has a default (see Default);
+// the yaml tags are the keys of the file and, upper-cased and joined with
+// "_", of the environment variables.
+type Config struct {
+	Sensor   Sensor   `yaml:"sensor"`
+	Rules    Rules    `yaml:"rules"`
+	Capture  Capture  `yaml:"capture"`
+	DNS      DNS      `yaml:"dns"`
+	Hitlog   Hitlog   `yaml:"hitlog"`
+	State    State    `yaml:"state"`
+	HTTP     HTTP     `yaml:"http"`
+	Privacy  Privacy  `yaml:"privacy"`
+	Alerts   Alerts   `yaml:"alerts"`
+	Firewall Firewall `yaml:"firewall"`
+}
+
+// Sensor identifies this node in events and in the shared hit store.
+type Sensor struct {
+	Name string `yaml:"name"`
+}
+
+// Rules says which rule packs to load and how to match them.
+type Rules struct {
+	Packs                   []string `yaml:"packs"`  // file paths or globs
+	Reload                  Duration `yaml:"reload"` // 0: no reloading
+	TraditionalToSimplified bool     `yaml:"traditional_to_simplified"`
+	MaxHitsPerText          int      `yaml:"max_hits_per_text"`
+}
+
+// Capture says where packets come from.
+type Capture struct {
+	Interfaces []string `yaml:"interfaces"`
+	Files      []string `yaml:"files"` // pcap or pcapng
+	BPF        string   `yaml:"bpf"`
+	Workers    int      `yaml:"workers"`
+}
+
+// DNS configures the embedded DNS server.
+type DNS struct {
+	Corefile string `yaml:"corefile"` // empty: no DNS server in this process
+}
+
+// Hitlog says where hits are stored.
+type Hitlog struct {
+	URL string `yaml:"url"` // clickhouse://user:pass@host:9000/db or chdb:///dir
+}
+
+// State says where the SQLite state database lives.
+type State struct {
+	Path string `yaml:"path"`
+}
+
+// HTTP configures the API and console listener.
+type HTTP struct {
+	Listen string `yaml:"listen"` // host:port
+}
+
+// Privacy controls pseudonymization and how long hits are kept.
+type Privacy struct {
+	Pseudonymize bool     `yaml:"pseudonymize"`
+	KeyFile      string   `yaml:"key_file"`
+	Retention    Duration `yaml:"retention"`
+}
+
+// Alerts configures the decision engine.
+type Alerts struct {
+	// Policies are kept as YAML data until the alerts package defines them.
+	Policies  []map[string]any `yaml:"policies"`
+	Allowlist []string         `yaml:"allowlist"`
+	DryRun    bool             `yaml:"dry_run"`
+}
+
+// Firewall configures the enforcement outputs.
+type Firewall struct {
+	NFTables NFTables `yaml:"nftables"`
+	Feeds    Feeds    `yaml:"feeds"`
+}
+
+// NFTables configures the nftables sets.
+type NFTables struct {
+	Enabled bool   `yaml:"enabled"`
+	Table   string `yaml:"table"`
+}
+
+// Feeds configures the plain-text lists served under /feeds/.
+type Feeds struct {
+	Enabled bool `yaml:"enabled"`
+}
+
+// Default returns the built-in configuration. The sensor is named after the
+// host when the host name is a valid sensor name, so that defaults always
+// validate.
+func Default() Config {
+	return Config{
+		Sensor: Sensor{Name: defaultSensorName()},
+		Rules: Rules{
+			Packs:                   []string{"/etc/campusguard/rules/*.yaml"},
+			Reload:                  Duration(30 * time.Second),
+			TraditionalToSimplified: true,
+			MaxHitsPerText:          256,
+		},
+		// Empty rather than nil lists, so that defaults, a parsed "[]" and
+		// Dump all agree.
+		Capture:  Capture{Interfaces: []string{}, Files: []string{}, Workers: 2},
+		Hitlog:   Hitlog{URL: "chdb:///var/lib/campusguard/hits"},
+		State:    State{Path: "/var/lib/campusguard/state.db"},
+		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
+		Privacy:  Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * day)},
+		Alerts:   Alerts{Policies: []map[string]any{}, Allowlist: []string{}, DryRun: true},
+		Firewall: Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
+	}
+}
+
+func defaultSensorName() string {
+	if h, err := os.Hostname(); err == nil && checkSensorName(h) == "" {
+		return h
+	}
+	return "sensor-1"
+}
+
+// Resolve picks the config file: the --config flag wins, then
+// CAMPUSGUARD_CONFIG, then DefaultPath if it exists. With none of them,
+// useDefaults is true and the caller should run on built-in defaults, e.g.
+// Parse("built-in defaults", nil, WithEnv(os.Environ())).
+func Resolve(flagPath string) (path string, useDefaults bool) {
+	return resolve(flagPath, os.Getenv, exists)
+}
+
+func resolve(flagPath string, getenv func(string) string, exists func(string) bool) (string, bool) {
+	switch {
+	case flagPath != "":
+		return flagPath, false
+	case getenv(PathEnv) != "":
+		return getenv(PathEnv), false
+	case exists(DefaultPath):
+		return DefaultPath, false
+	}
+	return "", true
+}
+
+// exists reports false only when the file is known to be absent: a file we
+// may not read should fail loudly in Load, not be replaced by defaults.
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
