@@ -127,6 +127,7 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
+			c := startCPU()
 			for i := 0; i < b.N; i++ {
 				var buf [32]domainHit
 				norm, ok := normalizeDomain(qs[i&mask])
@@ -134,6 +135,7 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 					n += len(idx.lookup(norm, buf[:0]))
 				}
 			}
+			c.stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})
@@ -145,10 +147,12 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
+			c := startCPU()
 			for i := 0; i < b.N; i++ {
 				hits = set.MatchDomain(event.KindDNS, qs[i&mask], hits[:0])
 				n += len(hits)
 			}
+			c.stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})
@@ -159,10 +163,12 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
+			c := startCPU()
 			for i := 0; i < b.N; i++ {
 				var buf [32]int32
 				n += len(m.lookup(qs[i&mask], buf[:0]))
 			}
+			c.stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})

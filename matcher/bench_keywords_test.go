@@ -86,11 +86,13 @@ func benchKeywordScan(b *testing.B, n int) {
 		b.SetBytes(int64(len(fx.text)))
 		b.ReportAllocs()
 		b.ResetTimer()
+		c := startCPU()
 		for i := 0; i < b.N; i++ {
 			fx.x.foldInto(fx.text, sc)
 			fx.x.scan(sc, benchScanLimit)
 			matches = len(sc.matches)
 		}
+		c.stop(b, int64(len(fx.text)))
 		b.StopTimer()
 		b.ReportMetric(float64(matches), "matches")
 		b.ReportMetric(float64(scratchBytes(sc))/mb, "scratch-MB")
@@ -102,10 +104,12 @@ func benchKeywordScan(b *testing.B, n int) {
 		b.SetBytes(int64(len(fx.text)))
 		b.ReportAllocs()
 		b.ResetTimer()
+		c := startCPU()
 		for i := 0; i < b.N; i++ {
 			fx.x.scan(&sc, benchScanLimit)
 			matches = len(sc.matches)
 		}
+		c.stop(b, int64(len(fx.text)))
 		b.StopTimer()
 		b.ReportMetric(float64(matches), "matches")
 	})
@@ -130,9 +134,11 @@ func benchKeywordScan(b *testing.B, n int) {
 		b.SetBytes(int64(len(fx.textB)))
 		b.ReportAllocs()
 		b.ResetTimer()
+		c := startCPU()
 		for i := 0; i < b.N; i++ {
 			ids = len(fx.ac.Match(fx.textB))
 		}
+		c.stop(b, int64(len(fx.textB)))
 		b.StopTimer()
 		b.ReportMetric(float64(ids), "distinct-ids")
 	})

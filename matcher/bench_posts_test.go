@@ -109,11 +109,13 @@ func benchPosts(b *testing.B, fx *postsFixture, match func(post string)) {
 	b.ReportAllocs()
 	m0 := mallocs()
 	b.ResetTimer()
+	c := startCPU()
 	for i := 0; i < b.N; i++ {
 		for _, p := range fx.posts {
 			match(p)
 		}
 	}
+	c.stop(b, int64(fx.bytes))
 	b.StopTimer()
 	calls := float64(b.N) * float64(len(fx.posts))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/post")

@@ -42,22 +42,27 @@ type digitRun struct {
 	start, end int
 }
 
-// forEachNumber calls fn for every digit run in text and for each of its
-// parts between separators.
+// forEachNumber calls fn for every digit run in text and, when the run has
+// separators, for each of its parts between them.
 func forEachNumber(text string, fn func(r *digitRun)) {
 	var whole, part digitRun
-	inRun, pendingSep := false, false
+	inRun, pendingSep, split := false, false, false
 	flush := func() {
 		if inRun {
-			if part.n > 0 && part.n < whole.n {
+			if split && part.n > 0 {
 				fn(&part)
 			}
-			if whole.n > 0 {
-				fn(&whole)
-			}
+			fn(&whole)
 		}
-		inRun, pendingSep = false, false
+		inRun, pendingSep, split = false, false, false
 		whole.n, part.n = 0, 0
+	}
+	push := func(r *digitRun, d byte, end int) {
+		if r.n < maxDigitRun {
+			r.digits[r.n] = d
+		}
+		r.n++
+		r.end = end
 	}
 	for i := 0; i < len(text); {
 		r, size := utf8.DecodeRuneInString(text[i:])
@@ -68,32 +73,19 @@ func forEachNumber(text string, fn func(r *digitRun)) {
 				inRun = true
 				whole.start, part.start = i, i
 			} else if pendingSep {
-				if part.n < whole.n {
-					fn(&part)
-				}
+				fn(&part) // a part before a separator is a candidate on its own
+				split = true
 				part.n, part.start = 0, i
 			}
 			pendingSep = false
-			if whole.n < maxDigitRun {
-				whole.digits[whole.n] = d
-			}
-			whole.n++
-			whole.end = i + size
-			if part.n < maxDigitRun {
-				part.digits[part.n] = d
-			}
-			part.n++
-			part.end = i + size
+			push(&whole, d, i+size)
+			push(&part, d, i+size)
 		case inRun && !pendingSep && (r == ' ' || r == '-' || r == 0x3000 || r == 0xFF0D):
 			pendingSep = true
-		case r == 'x' || r == 'X':
+		case (r == 'x' || r == 'X') && inRun && !pendingSep && part.n == 17:
 			// The ID check digit X ends a run.
-			if inRun && !pendingSep && whole.n == 17 && whole.n < maxDigitRun {
-				whole.digits[whole.n], part.digits[part.n] = 'X', 'X'
-				whole.n++
-				part.n++
-				whole.end, part.end = i+size, i+size
-			}
+			push(&whole, 'X', i+size)
+			push(&part, 'X', i+size)
 			flush()
 		default:
 			flush()

@@ -42,7 +42,7 @@ domains: [evil.test]
 		{"rule with trailing dot and case", "trailing.dot.test", event.KindDNS, []string{"block d.txt:4 trailing.dot.test 0-17"}},
 		{"wildcard matches below", "a.wild.test", event.KindDNS, []string{"block block.yaml:6 wild.test 2-11"}},
 		{"wildcard does not match apex", "wild.test", event.KindDNS, nil},
-		{"IDN query", "www.中文.test", event.KindDNS, []string{"block d.txt:3 xn--fiq228c.test 0-15"}},
+		{"IDN query", "www.中文.test", event.KindDNS, []string{"block d.txt:3 www.中文.test 0-15"}},
 		{"punycode query", "www.xn--fiq228c.test", event.KindDNS, []string{"block d.txt:3 xn--fiq228c.test 4-20"}},
 		{"adblock rule", "x.ads.test", event.KindDNS, []string{"block a.txt:1 ads.test 2-10"}},
 		{"exception overrides", "ok.ads.test", event.KindDNS, nil},

@@ -241,6 +241,18 @@ func loadT2S() (map[rune]rune, error) {
 			m[src] = dst
 		}
 	}
+	// Some characters map to a character that maps again (薴 → 苧 → 苎);
+	// follow the chain so folding is idempotent.
+	for src, dst := range m {
+		for i := 0; i < 8; i++ {
+			next, ok := m[dst]
+			if !ok || next == dst {
+				break
+			}
+			dst = next
+		}
+		m[src] = dst
+	}
 	if len(m) < 1000 {
 		return nil, fmt.Errorf("OpenCC t2s: only %d character mappings, data looks broken", len(m))
 	}

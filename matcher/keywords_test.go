@@ -200,8 +200,8 @@ func TestKeywordErrors(t *testing.T) {
 		reasons = append(reasons, p.Error())
 	}
 	want := []string{
-		`builtin:p:3: keyword "***" has no letters or digits`,
-		`builtin:p:3: keyword "` + strings.Repeat("长", 70) + `" is 70 characters after folding, the limit is 64`,
+		`builtin:p.yaml:3: keyword "***" has no letters or digits`,
+		`builtin:p.yaml:3: keyword "` + strings.Repeat("长", 70) + `" is 70 characters after folding, the limit is 64`,
 	}
 	if fmt.Sprint(reasons) != fmt.Sprint(want) {
 		t.Errorf("problems\n got  %q\n want %q", reasons, want)

@@ -261,6 +261,9 @@ func checkDomain(s string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%q is not a valid domain name", s)
 	}
+	if _, err := netip.ParseAddr(d); err == nil {
+		return "", fmt.Errorf("%q is an IP address, not a domain", s)
+	}
 	for _, label := range strings.Split(d, ".") {
 		if label == "" {
 			return "", fmt.Errorf("%q has an empty label", s)

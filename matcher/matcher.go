@@ -195,7 +195,7 @@ func (m *Matcher) expand() ([]packSpec, error) {
 			found := false
 			for _, name := range matches {
 				if want == "" || strings.TrimSuffix(name, ".yaml") == want {
-					add(packSpec{key: "builtin:" + strings.TrimSuffix(name, ".yaml"), fsys: m.opts.Builtin, name: name})
+					add(packSpec{key: "builtin:" + name, fsys: m.opts.Builtin, name: name})
 					found = true
 				}
 			}

@@ -125,9 +125,6 @@ type loadOptions struct {
 	domainHint int // expected number of domain rules, to size the index
 }
 
-// errPackFatal marks problems that make a whole pack unusable.
-var errPackFatal = errors.New("pack unusable")
-
 // loadPack reads and compiles one pack. fsys holds the pack and its lists;
 // name is the pack path inside fsys. A fatal problem returns an error; bad
 // lines are reported in info.Problems and skipped.
@@ -141,13 +138,13 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 	dec.KnownFields(true)
 	if err := dec.Decode(&pf); err != nil {
 		if errors.Is(err, io.EOF) {
-			return nil, fmt.Errorf("%s: empty pack: %w", name, errPackFatal)
+			return nil, fmt.Errorf("%s: empty pack", name)
 		}
-		return nil, fmt.Errorf("%s: %s: %w", name, yamlReason(err), errPackFatal)
+		return nil, yamlErrors(name, err)
 	}
 	p := &compiledPack{files: []string{path.Base(name)}}
 	if err := p.setInfo(name, &pf); err != nil {
-		return nil, fmt.Errorf("%s: %w: %w", name, err, errPackFatal)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p.domains = newDomainIndex(opt.domainHint)
 	budget := &regexBudget{}
@@ -166,11 +163,11 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 	dir := path.Dir(name)
 	for _, ref := range pf.Files {
 		if err := p.loadList(fsys, dir, ref, budget); err != nil {
-			return nil, fmt.Errorf("%s:%d: %w: %w", name, ref.line, err, errPackFatal)
+			return nil, fmt.Errorf("%s:%d: %w", name, ref.line, err)
 		}
 	}
 	if len(p.keywords)+p.info.Domains+len(p.regexes)+len(p.detectors) == 0 {
-		return nil, fmt.Errorf("%s: pack %q has no usable rules: %w", name, p.info.Name, errPackFatal)
+		return nil, fmt.Errorf("%s: pack %q has no usable rules", name, p.info.Name)
 	}
 	return p, nil
 }
@@ -331,13 +328,29 @@ func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
 	return data, nil
 }
 
-// yamlReason turns a yaml.v3 error into "LINE: reason" text.
-func yamlReason(err error) string {
+var (
+	yamlLineRE    = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
+	yamlUnknownRE = regexp.MustCompile(`field (\S+) not found in type \S+`)
+)
+
+// yamlErrors rewrites yaml.v3's "line N: ..." messages as "FILE:N: ...",
+// one per problem, with unknown fields called what they are.
+func yamlErrors(name string, err error) error {
+	msgs := []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
+		msgs = te.Errors
 	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	errs := make([]error, 0, len(msgs))
+	for _, m := range msgs {
+		m = yamlUnknownRE.ReplaceAllString(m, `unknown key "$1"`)
+		if sub := yamlLineRE.FindStringSubmatch(m); sub != nil {
+			errs = append(errs, fmt.Errorf("%s:%s: %s", name, sub[1], sub[2]))
+			continue
+		}
+		errs = append(errs, fmt.Errorf("%s: %s", name, m))
+	}
+	return errors.Join(errs...)
 }
 
 func orDefault(s, def string) string {

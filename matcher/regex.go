@@ -23,7 +23,7 @@ func regexCost(pattern string) (int, error) {
 	if len(pattern) > MaxRegexBytes {
 		return 0, fmt.Errorf("regex is %d bytes, the limit is %d", len(pattern), MaxRegexBytes)
 	}
-	re, err := syntax.Parse("(?i)"+pattern, syntax.Perl)
+	re, err := syntax.Parse(pattern, syntax.Perl|syntax.FoldCase)
 	if err != nil {
 		return 0, fmt.Errorf("regex %q: %w", pattern, err)
 	}
@@ -34,15 +34,39 @@ func regexCost(pattern string) (int, error) {
 	if len(prog.Inst) > MaxRegexInsts {
 		return 0, fmt.Errorf("regex %q compiles to %d instructions, the limit is %d", pattern, len(prog.Inst), MaxRegexInsts)
 	}
-	if prog.Inst[prog.Start].Op == syntax.InstMatch || matchesEmpty(pattern) {
-		return 0, fmt.Errorf("regex %q matches the empty string, so it would hit every text", pattern)
+	if minLen(re) == 0 {
+		return 0, fmt.Errorf("regex %q can match an empty string, so it would hit every text", pattern)
 	}
 	return len(prog.Inst), nil
 }
 
-func matchesEmpty(pattern string) bool {
-	re, err := regexp.Compile(pattern)
-	return err == nil && re.MatchString("")
+// minLen is the fewest characters a match of re consumes.
+func minLen(re *syntax.Regexp) int {
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune)
+	case syntax.OpCharClass, syntax.OpAnyChar, syntax.OpAnyCharNotNL:
+		return 1
+	case syntax.OpCapture, syntax.OpPlus:
+		return minLen(re.Sub[0])
+	case syntax.OpRepeat:
+		return re.Min * minLen(re.Sub[0])
+	case syntax.OpConcat:
+		n := 0
+		for _, sub := range re.Sub {
+			n += minLen(sub)
+		}
+		return n
+	case syntax.OpAlternate:
+		n := -1
+		for _, sub := range re.Sub {
+			if m := minLen(sub); n < 0 || m < n {
+				n = m
+			}
+		}
+		return max(n, 0)
+	}
+	return 0 // star, quest, empty-width assertions, empty match
 }
 
 func checkRegex(pattern string) error {

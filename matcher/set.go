@@ -1,8 +1,8 @@
 package matcher
 
 import (
-	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/campusguard/campusguard/internal/event"
 )
@@ -77,7 +77,8 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 	if !ok {
 		return hits
 	}
-	sameOffsets := len(norm) == len(strings.TrimSuffix(name, "."))
+	// Offsets carry over only when normalizing just lower-cased ASCII.
+	sameOffsets := isASCII(name)
 	var buf [32]domainHit
 	for _, p := range s.packs {
 		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 {
@@ -103,24 +104,28 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 		}
 		h := found[best]
 		e := &p.domains.entries[h.entry]
-		start, end, match := int(h.at), len(norm), norm[h.at:]
-		if sameOffsets {
-			match = name[start:end]
-		} else {
+		start, end := int(h.at), len(norm)
+		if !sameOffsets {
 			start, end = 0, len(name)
 		}
-		hits = append(hits, p.hit(e.file, e.line, match, event.FieldName, start, end))
+		hits = append(hits, p.hit(e.file, e.line, name[start:end], event.FieldName, start, end))
 	}
-	return s.matchText(kind, event.FieldName, norm, hits, sameOffsets)
+	whole := ""
+	if !sameOffsets {
+		whole = name
+	}
+	return s.matchText(kind, event.FieldName, norm, hits, whole)
 }
 
 // MatchText matches free text (a post title or body, a URL) against
 // keywords, regexes and detectors.
 func (s *Set) MatchText(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
-	return s.matchText(kind, field, text, hits, true)
+	return s.matchText(kind, field, text, hits, "")
 }
 
-func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, exactOffsets bool) []event.Hit {
+// matchText matches text; when whole is set, text is a normalized form of
+// whole whose offsets do not carry over, and every hit spans all of whole.
+func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, whole string) []event.Hit {
 	if text == "" {
 		return hits
 	}
@@ -134,14 +139,11 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, e
 		s.keywords.scan(sc, limit)
 		for _, m := range sc.matches {
 			start, end := sc.span(m)
-			if !exactOffsets {
-				start, end = 0, len(text)
-			}
 			for _, ref := range s.keywords.kwRefs[m.kw] {
 				r := s.kwRules[ref]
 				p := s.packs[r.pack]
 				if p.kinds&(1<<kind) != 0 && len(hits) < s.maxHits {
-					hits = append(hits, p.hit(r.file, r.line, text[start:end], field, start, end))
+					hits = append(hits, p.hitIn(r.file, r.line, text, whole, field, start, end))
 				}
 			}
 		}
@@ -149,7 +151,11 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, e
 	}
 	rtext := text
 	if len(rtext) > MaxRegexInput {
-		rtext = rtext[:MaxRegexInput]
+		cut := MaxRegexInput
+		for cut > 0 && !utf8.RuneStart(rtext[cut]) {
+			cut--
+		}
+		rtext = rtext[:cut]
 	}
 	for _, p := range s.packs {
 		if p.kinds&(1<<kind) == 0 {
@@ -159,8 +165,8 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, e
 			if len(hits) >= s.maxHits {
 				return hits
 			}
-			if loc := r.re.FindStringIndex(rtext); loc != nil {
-				hits = append(hits, p.hit(r.file, r.line, rtext[loc[0]:loc[1]], field, loc[0], loc[1]))
+			if loc := r.re.FindStringIndex(rtext); loc != nil && loc[0] < loc[1] {
+				hits = append(hits, p.hitIn(r.file, r.line, rtext, whole, field, loc[0], loc[1]))
 			}
 		}
 		if len(p.detectors) > 0 && kind == event.KindPost {
@@ -188,6 +194,15 @@ func (p *compiledPack) detect(text, field string, hits []event.Hit, max int) []e
 	return hits
 }
 
+// hitIn reports text[start:end], or all of whole when text is only a
+// normalized form of it.
+func (p *compiledPack) hitIn(file uint16, line uint32, text, whole, field string, start, end int) event.Hit {
+	if whole != "" {
+		return p.hit(file, line, whole, field, 0, len(whole))
+	}
+	return p.hit(file, line, text[start:end], field, start, end)
+}
+
 func (p *compiledPack) hit(file uint16, line uint32, match, field string, start, end int) event.Hit {
 	action := p.info.NetAction
 	if field == event.FieldTitle || field == event.FieldText {
@@ -204,4 +219,13 @@ func (p *compiledPack) hit(file uint16, line uint32, match, field string, start,
 		Start:    start,
 		End:      end,
 	}
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
