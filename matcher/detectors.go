@@ -82,8 +82,9 @@ func forEachNumber(text string, fn func(r *digitRun)) {
 			push(&part, d, i+size)
 		case inRun && !pendingSep && (r == ' ' || r == '-' || r == 0x3000 || r == 0xFF0D):
 			pendingSep = true
-		case (r == 'x' || r == 'X') && inRun && !pendingSep && part.n == 17:
-			// The ID check digit X ends a run.
+		case (r == 'x' || r == 'X') && inRun && !pendingSep && (whole.n == 17 || part.n == 17):
+			// The ID check digit X ends a run; it may follow 17 digits in
+			// groups ("110105 19491231 002X") or a part of 17 digits.
 			push(&whole, 'X', i+size)
 			push(&part, 'X', i+size)
 			flush()

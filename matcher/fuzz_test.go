@@ -19,9 +19,13 @@ import (
 // Native fuzz targets for everything in the package that reads untrusted
 // input: the five list parsers, the folding keyword scanner, the pack YAML
 // loader and the PII detectors. `go test -run Fuzz` replays the seeds below
-// and testdata/fuzz/FuzzX/ (inputs that once failed); to fuzz one target:
+// and testdata/fuzz/FuzzX/ (inputs that once failed, named for the bug);
+// to fuzz one target:
 //
-//	go test -run='^$' -fuzz='^FuzzDomainsList$' -fuzztime=60s ./matcher/
+//	go test -run='^$' -fuzz='^FuzzDomainsList$' -fuzztime=60s -fuzzminimizetime=5s ./matcher/
+//
+// The short minimize time matters: the list seeds hold 70 KB lines, and
+// minimizing such an input for the default 60 s stalls the run.
 
 // ---------------------------------------------------------------------------
 // List parsers
@@ -782,6 +786,40 @@ func FuzzDetectors(f *testing.F) {
 				t.Errorf("digits %q at [%d,%d) of %q were not tested on their own", text[i:j], i, j, text)
 			}
 			i = j
+		}
+		// Every whole run, digits joined by single separators, is tested
+		// too, with its X when it has 17 digits: "110105 19491231 002X".
+		isDigit := func(r rune) bool { _, ok := digitValue(r); return ok }
+		for i := 0; i < len(text); {
+			if c, size := utf8.DecodeRuneInString(text[i:]); !isDigit(c) {
+				i += size
+				continue
+			}
+			end, n := i, 0
+			for j := i; j < len(text); {
+				c, size := utf8.DecodeRuneInString(text[j:])
+				if isDigit(c) {
+					n++
+					j += size
+					end = j
+					continue
+				}
+				if next, _ := utf8.DecodeRuneInString(text[j+size:]); j == end && fzIsSep(c) && isDigit(next) {
+					j += size
+					continue
+				}
+				break
+			}
+			x := end < len(text) && (text[end] == 'x' || text[end] == 'X')
+			switch {
+			case x && n == 17:
+				if !seen[span{i, end + 1}] {
+					t.Errorf("ID-like run %q at [%d,%d) of %q was not tested with its X", text[i:end+1], i, end+1, text)
+				}
+			case !seen[span{i, end}] && !(x && seen[span{i, end + 1}]):
+				t.Errorf("run %q at [%d,%d) of %q was not tested", text[i:end], i, end, text)
+			}
+			i = end
 		}
 
 		hits := p.detect(text, event.FieldText, nil, 256)

@@ -186,6 +186,9 @@ func parseHostsLine(line string, emit func(listEntry)) (string, error) {
 			bad = append(bad, err.Error())
 			continue
 		}
+		if hostsSkip[d] { // written "localhost." or "ＬＯＣＡＬＨＯＳＴ"
+			continue
+		}
 		emit(listEntry{kind: entryDomain, value: d})
 	}
 	if len(bad) > 0 {

@@ -152,7 +152,7 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, w
 	rtext := text
 	if len(rtext) > MaxRegexInput {
 		cut := MaxRegexInput
-		for cut > 0 && !utf8.RuneStart(rtext[cut]) {
+		for i := 0; i < utf8.UTFMax-1 && !utf8.RuneStart(rtext[cut]); i++ {
 			cut--
 		}
 		rtext = rtext[:cut]
