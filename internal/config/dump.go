@@ -1,22 +1,34 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"math"
+	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
 )
 
 // Dump writes c as YAML, every key included, in the form Parse reads back
 // to an equal Config. This is what `campusguard config dump` prints.
+//
+// It builds the YAML node tree itself rather than marshalling c, because
+// yaml.v3 v3.0.1 writes some values in a form it cannot read back: a string
+// starting with a newline loses it (go-yaml/yaml#963), and the float 1.0
+// prints as "1", which reads back as an int.
 func Dump(w io.Writer, c Config) error {
-	c.Alerts.Policies = keepFloats(c.Alerts.Policies)
+	root, err := toNode(reflect.ValueOf(c))
+	if err != nil {
+		return fmt.Errorf("dump config: %w", err)
+	}
 	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(root); err != nil {
 		return fmt.Errorf("dump config: %w", err)
 	}
 	if err := enc.Close(); err != nil {
@@ -25,73 +37,132 @@ func Dump(w io.Writer, c Config) error {
 	return nil
 }
 
-// keepFloats copies policies with every float wrapped so that it prints as
-// a float: yaml.v3 writes 1.0 as "1", which reads back as an int.
-func keepFloats(policies []map[string]any) []map[string]any {
-	if policies == nil {
-		return nil
+// toNode converts a Config section or value, including opaque policy data.
+func toNode(v reflect.Value) (*yaml.Node, error) {
+	if v.Kind() == reflect.Interface {
+		if v.IsNil() {
+			return scalar("!!null", "null"), nil
+		}
+		v = v.Elem()
 	}
-	out := make([]map[string]any, len(policies))
-	for i, p := range policies {
-		out[i] = keepFloatsIn(p).(map[string]any)
-	}
-	return out
-}
-
-func keepFloatsIn(v any) any {
-	switch v := v.(type) {
-	case float64:
-		return yamlFloat(v)
-	case map[string]any:
-		if v == nil {
-			return v
-		}
-		out := make(map[string]any, len(v))
-		for k, e := range v {
-			out[k] = keepFloatsIn(e)
-		}
-		return out
-	case map[any]any:
-		if v == nil {
-			return v
-		}
-		out := make(map[any]any, len(v))
-		for k, e := range v {
-			out[keepFloatsIn(k)] = keepFloatsIn(e)
-		}
-		return out
-	case []any:
-		if v == nil {
-			return v
-		}
-		out := make([]any, len(v))
-		for i, e := range v {
-			out[i] = keepFloatsIn(e)
-		}
-		return out
-	}
-	return v
-}
-
-type yamlFloat float64
-
-// MarshalYAML writes the float with a decimal point or exponent, or as
-// .inf/.nan, so that it stays a float when read back.
-func (f yamlFloat) MarshalYAML() (any, error) {
-	x := float64(f)
-	var s string
 	switch {
-	case math.IsNaN(x):
-		s = ".nan"
-	case math.IsInf(x, 1):
-		s = ".inf"
-	case math.IsInf(x, -1):
-		s = "-.inf"
-	default:
-		s = strconv.FormatFloat(x, 'g', -1, 64)
-		if !strings.ContainsAny(s, ".e") {
-			s += ".0"
-		}
+	case v.Type() == durationType:
+		return scalar("!!str", v.Interface().(Duration).String()), nil
+	case isSection(v.Type()):
+		return structNode(v)
 	}
-	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!float", Value: s}, nil
+	switch v.Kind() {
+	case reflect.String:
+		return stringNode(v.String()), nil
+	case reflect.Bool:
+		return scalar("!!bool", strconv.FormatBool(v.Bool())), nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return scalar("!!int", strconv.FormatInt(v.Int(), 10)), nil
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return scalar("!!int", strconv.FormatUint(v.Uint(), 10)), nil
+	case reflect.Float32, reflect.Float64:
+		return scalar("!!float", formatFloat(v.Float())), nil
+	case reflect.Slice:
+		return sliceNode(v)
+	case reflect.Map:
+		return mapNode(v)
+	}
+	// Anything else yaml.v3 put in opaque data (time.Time): its own form.
+	var n yaml.Node
+	if err := n.Encode(v.Interface()); err != nil {
+		return nil, err
+	}
+	return &n, nil
+}
+
+func scalar(tag, value string) *yaml.Node {
+	return &yaml.Node{Kind: yaml.ScalarNode, Tag: tag, Value: value}
+}
+
+// stringNode quotes what yaml.v3 would otherwise write as a literal block
+// (see Dump) or what YAML 1.1 readers take for a boolean.
+func stringNode(s string) *yaml.Node {
+	if !utf8.ValidString(s) {
+		return &yaml.Node{Kind: yaml.ScalarNode, Value: s} // yaml.v3 writes !!binary
+	}
+	n := scalar("!!str", s)
+	if strings.ContainsAny(s, "\n\r") || isYAML11Bool(s) {
+		n.Style = yaml.DoubleQuotedStyle
+	}
+	return n
+}
+
+func isYAML11Bool(s string) bool {
+	switch strings.ToLower(s) {
+	case "y", "yes", "n", "no", "on", "off":
+		return true
+	}
+	return false
+}
+
+// formatFloat keeps a decimal point or exponent, so that the value reads
+// back as a float.
+func formatFloat(f float64) string {
+	switch {
+	case math.IsNaN(f):
+		return ".nan"
+	case math.IsInf(f, 1):
+		return ".inf"
+	case math.IsInf(f, -1):
+		return "-.inf"
+	}
+	s := strconv.FormatFloat(f, 'g', -1, 64)
+	if !strings.ContainsAny(s, ".e") {
+		s += ".0"
+	}
+	return s
+}
+
+func structNode(v reflect.Value) (*yaml.Node, error) {
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for i := range v.NumField() {
+		val, err := toNode(v.Field(i))
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", yamlKey(v.Type().Field(i)), err)
+		}
+		n.Content = append(n.Content, scalar("!!str", yamlKey(v.Type().Field(i))), val)
+	}
+	return n, nil
+}
+
+func sliceNode(v reflect.Value) (*yaml.Node, error) {
+	n := &yaml.Node{Kind: yaml.SequenceNode, Tag: "!!seq"}
+	for i := range v.Len() {
+		item, err := toNode(v.Index(i))
+		if err != nil {
+			return nil, err
+		}
+		n.Content = append(n.Content, item)
+	}
+	return n, nil
+}
+
+// mapNode writes keys in a stable order: sorted by their text, then type.
+func mapNode(v reflect.Value) (*yaml.Node, error) {
+	type pair struct{ key, value *yaml.Node }
+	var pairs []pair
+	for it := v.MapRange(); it.Next(); {
+		k, err := toNode(it.Key())
+		if err != nil {
+			return nil, err
+		}
+		val, err := toNode(it.Value())
+		if err != nil {
+			return nil, err
+		}
+		pairs = append(pairs, pair{k, val})
+	}
+	slices.SortFunc(pairs, func(a, b pair) int {
+		return cmp.Or(cmp.Compare(a.key.Value, b.key.Value), cmp.Compare(a.key.Tag, b.key.Tag))
+	})
+	n := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	for _, p := range pairs {
+		n.Content = append(n.Content, p.key, p.value)
+	}
+	return n, nil
 }

@@ -44,10 +44,13 @@ func TestDumpRoundTrip(t *testing.T) {
 	odd.Capture.BPF = "tcp\tport 443\n# not a comment"
 	odd.Capture.Files = []string{"~", "null", "0x10", "- a", "a: b", "'", "\"", "\u00e9\u4e2d"}
 	odd.DNS.Corefile = "\x00\x1b"
+	odd.State.Path = "\n0" // yaml.v3 alone drops the newline
+	odd.Alerts.Allowlist = []string{"\t\n0", "\nx\n", "a\r\nb", "yes", "Off", "1:20", "\xff\n"}
 	odd.Alerts.Policies = []map[string]any{
 		{"float": 1.0, "negzero": math.Copysign(0, -1), "big": 1e300, "inf": math.Inf(-1), "nan": math.NaN()},
 		{"int": 1, "uint": uint64(math.MaxUint64), "str": "1.0", "list": []any{1.0, 2, "x", nil, []any{}}},
-		{"nested": map[string]any{"k": map[any]any{1: "one", 2.5: "x", true: 1.0}}},
+		{"nested": map[string]any{"k": map[any]any{1: "one", 2.5: "x", true: 1.0, nil: "\n\nx"}}},
+		{"when": time.Date(2026, 11, 26, 12, 0, 0, 123, time.FixedZone("", 3600))},
 		{},
 	}
 	for _, c := range []Config{Default(), fullConfig(), odd} {

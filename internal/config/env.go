@@ -10,8 +10,8 @@ import (
 	"strings"
 )
 
-// EnvPrefix starts every environment override.
-const EnvPrefix = "CAMPUSGUARD_"
+// envPrefix starts every environment override.
+const envPrefix = "CAMPUSGUARD_"
 
 // ApplyEnv overrides keys from CAMPUSGUARD_<SECTION>_<KEY> variables in
 // environ (as os.Environ returns it), e.g. CAMPUSGUARD_HTTP_LISTEN or
@@ -32,7 +32,7 @@ func (c *Config) applyEnv(environ []string) (map[string]string, []error) {
 	var errs []error
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, EnvPrefix) || name == PathEnv {
+		if !strings.HasPrefix(name, envPrefix) || name == PathEnv {
 			continue
 		}
 		v, ok := vars[name]
@@ -85,7 +85,7 @@ func envVars() map[string]envVar {
 				walk(f.Type, p, idx)
 				continue
 			}
-			name := EnvPrefix + strings.ToUpper(strings.ReplaceAll(p, ".", "_"))
+			name := envPrefix + strings.ToUpper(strings.ReplaceAll(p, ".", "_"))
 			vars[name] = envVar{path: p, index: idx}
 		}
 	}

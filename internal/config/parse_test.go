@@ -204,7 +204,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "type error inside a policy",
 			in:   "alerts:\n  policies:\n    - {name: a}\n    - {[x]: b}\n",
-			want: []string{"campusguard.yaml:4: alerts.policies[1]: cannot unmarshal !!seq into string"},
+			want: []string{`campusguard.yaml:4: alerts.policies[1]: want a plain key, got a list`},
 		},
 		{
 			name: "validation errors with lines",
@@ -272,6 +272,35 @@ func TestParseErrors(t *testing.T) {
 			want: []string{`campusguard.yaml:1: alias *p refers to a node that contains it`},
 		},
 		{
+			name: "duplicate keys in a policy",
+			in:   "alerts:\n  policies:\n    - {a: 1, b: {c: 1, c: 2}, a: 3, a: 4}\n",
+			want: []string{
+				`campusguard.yaml:3: alerts.policies[0]: duplicate key "a" (first at line 3)`,
+				`campusguard.yaml:3: alerts.policies[0]: duplicate key "a" (first at line 3)`,
+				`campusguard.yaml:3: alerts.policies[0]: duplicate key "c" (first at line 3)`,
+			},
+		},
+		{
+			name: "mapping as a key in a policy",
+			in:   "alerts:\n  policies:\n    - {<<, {}}\n",
+			want: []string{`campusguard.yaml:3: alerts.policies[0]: want a plain key, got a mapping`},
+		},
+		{
+			name: "huge mapping in a policy",
+			in:   "alerts: {policies: [{" + strings.Repeat("k: 1, ", 1001) + "}]}",
+			want: []string{`campusguard.yaml:1: alerts.policies[0]: a mapping with more than 1000 keys`},
+		},
+		{
+			name: "too many nodes",
+			in:   "alerts: {allowlist: [" + strings.Repeat("a, ", 100000) + "]}",
+			want: []string{`campusguard.yaml:1: the document has more than 100000 values and keys; is this a config file?`},
+		},
+		{
+			name: "too deep",
+			in:   "alerts: {policies: [{a: " + strings.Repeat("[", 100) + strings.Repeat("]", 100) + "}]}",
+			want: []string{`campusguard.yaml:1: the document nests deeper than 100 levels; is this a config file?`},
+		},
+		{
 			name: "alias bomb",
 			in:   aliasBomb(9),
 			want: []string{`campusguard.yaml:1: aliases expand the document by more than 10000 nodes`},
@@ -305,8 +334,20 @@ func aliasBomb(levels int) string {
 func fmtAlias(i int) string { return "*l" + itoa(i) }
 func itoa(i int) string     { return string(rune('0' + i)) }
 
+func TestParseTooManyProblems(t *testing.T) {
+	in := strings.Repeat("x: 1\n", 60)
+	_, err := Parse("campusguard.yaml", []byte(in))
+	if err == nil {
+		t.Fatal("Parse succeeded; want errors")
+	}
+	lines := strings.Split(err.Error(), "\n")
+	if len(lines) != 51 || lines[50] != "campusguard.yaml: 10 more problems not shown" {
+		t.Errorf("got %d lines ending in %q; want 50 problems and a count of the rest", len(lines), lines[len(lines)-1])
+	}
+}
+
 func TestParseTooLarge(t *testing.T) {
-	data := []byte("# " + strings.Repeat("x", MaxSize) + "\n")
+	data := []byte("# " + strings.Repeat("x", maxSize) + "\n")
 	_, err := Parse("big.yaml", data)
 	if err == nil || !strings.HasPrefix(err.Error(), "big.yaml: larger than 1048576 bytes") {
 		t.Errorf("Parse of %d bytes: error = %v", len(data), err)
