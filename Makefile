@@ -8,7 +8,7 @@ LDFLAGS := -X main.version=$(VERSION)
 BIN := bin/campusguard
 FUZZTIME ?= 10s
 
-.PHONY: all deps build run test vet unit fuzz bench clean
+.PHONY: all deps build run test vet unit race fuzz bench clean
 
 all: build
 
@@ -24,7 +24,7 @@ run: build
 	$(BIN) rules check builtin
 	$(BIN) match --rules builtin --format table < deploy/demo/posts.txt
 
-test: deps vet unit
+test: deps vet unit race
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
@@ -32,6 +32,10 @@ vet:
 
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
+
+# The swap-on-reload and pooled-scratch paths under the race detector.
+race:
+	$(GO) test -race -count=1 -run 'Concurrent|Reload|MatchText|MatchDomain' ./matcher/
 
 # Short runs of every fuzz target (the committed corpora run in `unit` too).
 fuzz:
