@@ -75,11 +75,12 @@ func newKeywordBuilder(t *foldTable) *keywordBuilder {
 	return &keywordBuilder{fold: t, byKey: map[string]int32{}}
 }
 
-// add folds a keyword and attaches ref (a rule number) to it.
-func (b *keywordBuilder) add(kw string, ref int32) error {
+// foldKeyword folds a keyword into the characters it is matched as and
+// says why a keyword cannot be used.
+func foldKeyword(t *foldTable, kw string) ([]rune, error) {
 	var folded []rune
 	for _, r := range kw {
-		e := b.fold.entry(r)
+		e := t.entry(r)
 		switch e >> foldKindShift {
 		case foldKeep:
 			if p := rune(e & foldPayload); p != 0 {
@@ -88,14 +89,23 @@ func (b *keywordBuilder) add(kw string, ref int32) error {
 			folded = append(folded, r)
 		case foldExpand:
 			p := e & foldPayload
-			folded = append(folded, b.fold.expansions[p>>5:p>>5+p&31]...)
+			folded = append(folded, t.expansions[p>>5:p>>5+p&31]...)
 		}
 	}
 	switch {
 	case len(folded) == 0:
-		return fmt.Errorf("keyword %q has no letters or digits", kw)
+		return nil, fmt.Errorf("keyword %q has no letters or digits", kw)
 	case len(folded) > MaxKeywordChars:
-		return fmt.Errorf("keyword %q is %d characters after folding, the limit is %d", kw, len(folded), MaxKeywordChars)
+		return nil, fmt.Errorf("keyword %q is %d characters after folding, the limit is %d", kw, len(folded), MaxKeywordChars)
+	}
+	return folded, nil
+}
+
+// add folds a keyword and attaches ref (a rule number) to it.
+func (b *keywordBuilder) add(kw string, ref int32) error {
+	folded, err := foldKeyword(b.fold, kw)
+	if err != nil {
+		return err
 	}
 	key := string(folded)
 	i, ok := b.byKey[key]

@@ -206,4 +206,11 @@ func TestKeywordErrors(t *testing.T) {
 	if fmt.Sprint(reasons) != fmt.Sprint(want) {
 		t.Errorf("problems\n got  %q\n want %q", reasons, want)
 	}
+	// A reload reuses the unchanged pack; it must not count or report twice.
+	for i := 0; i < 2; i++ {
+		rep = m.Reload()
+	}
+	if p := m.Set().Packs()[0]; len(rep.Reused) != 1 || len(rep.Problems) != 2 || p.Keywords != 1 || len(p.Problems) != 2 {
+		t.Errorf("after reloads: report %+v, pack %+v", rep, p)
+	}
 }

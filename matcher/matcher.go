@@ -137,13 +137,6 @@ func (m *Matcher) Reload() *ReloadReport {
 		rep.Problems = append(rep.Problems, lp.pack.info.Problems...)
 	}
 	set := newSet(packs, m.fold, m.opts.MaxHitsPerText)
-	for _, p := range packs { // keyword problems appear while the set is built
-		for _, pr := range p.info.Problems {
-			if !containsProblem(rep.Problems, pr) {
-				rep.Problems = append(rep.Problems, pr)
-			}
-		}
-	}
 	m.current.Store(set)
 	m.loaded = next
 	rep.Duration = time.Since(began)
@@ -155,15 +148,6 @@ func (m *Matcher) Reload() *ReloadReport {
 		m.log.Warn("rule problem", "where", fmt.Sprintf("%s:%d", pr.File, pr.Line), "reason", pr.Reason)
 	}
 	return rep
-}
-
-func containsProblem(list []LineError, p LineError) bool {
-	for _, x := range list {
-		if x == p {
-			return true
-		}
-	}
-	return false
 }
 
 // packSpec is one pack file to load: a filesystem and a path inside it.

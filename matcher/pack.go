@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/campusguard/campusguard/internal/event"
@@ -98,7 +99,7 @@ type compiledPack struct {
 	keywords  []packKeyword
 	regexes   []packRegex
 	detectors []packDetector
-	stamp     string // content fingerprint, to skip rebuilding unchanged packs
+	fold      *foldTable
 }
 
 type packKeyword struct {
@@ -142,7 +143,7 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 		}
 		return nil, yamlErrors(name, err)
 	}
-	p := &compiledPack{files: []string{path.Base(name)}}
+	p := &compiledPack{files: []string{path.Base(name)}, fold: opt.fold}
 	if err := p.setInfo(name, &pf); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -199,10 +200,10 @@ func (p *compiledPack) setInfo(name string, pf *packFile) error {
 		info.AppliesTo = append(info.AppliesTo, kind)
 	}
 	info.PostAction, info.NetAction = orDefault(pf.Action.Post, "flag"), orDefault(pf.Action.Network, "log")
-	if !contains(PostActions, info.PostAction) {
+	if !slices.Contains(PostActions, info.PostAction) {
 		return fmt.Errorf("action.post %q: want one of %s", info.PostAction, strings.Join(PostActions, ", "))
 	}
-	if !contains(NetworkActions, info.NetAction) {
+	if !slices.Contains(NetworkActions, info.NetAction) {
 		return fmt.Errorf("action.network %q: want one of %s", info.NetAction, strings.Join(NetworkActions, ", "))
 	}
 	p.info = info
@@ -287,7 +288,12 @@ func (p *compiledPack) add(e listEntry, file uint16, line int, budget *regexBudg
 		}
 		p.info.Domains++
 	case entryKeyword:
+		if _, err := foldKeyword(p.fold, e.value); err != nil {
+			p.problem(file, line, err.Error())
+			return
+		}
 		p.keywords = append(p.keywords, packKeyword{text: e.value, file: file, line: uint32(line)})
+		p.info.Keywords++
 	case entryRegex:
 		re, err := budget.compile(e.value)
 		if err != nil {
@@ -358,13 +364,4 @@ func orDefault(s, def string) string {
 		return def
 	}
 	return s
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

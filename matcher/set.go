@@ -19,6 +19,7 @@ type Set struct {
 }
 
 // kwRule ties a keyword occurrence back to its pack and line.
+// newSet must not modify the packs: unchanged packs are shared between Sets.
 type kwRule struct {
 	pack int32
 	file uint16
@@ -31,12 +32,10 @@ func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
 	for pi, p := range packs {
 		for _, kw := range p.keywords {
 			ref := int32(len(s.kwRules))
-			if err := b.add(kw.text, ref); err != nil {
-				p.problem(kw.file, int(kw.line), err.Error())
-				continue
+			if b.add(kw.text, ref) != nil {
+				continue // loadPack reported it and dropped the keyword
 			}
 			s.kwRules = append(s.kwRules, kwRule{pack: int32(pi), file: kw.file, line: kw.line})
-			p.info.Keywords++
 		}
 	}
 	s.keywords = b.build()
