@@ -110,6 +110,7 @@ type packKeyword struct {
 
 type packRegex struct {
 	re   *regexp.Regexp
+	pre  *regexPrefilter
 	file uint16
 	line uint32
 }
@@ -300,7 +301,7 @@ func (p *compiledPack) add(e listEntry, file uint16, line int, budget *regexBudg
 			p.problem(file, line, err.Error())
 			return
 		}
-		p.regexes = append(p.regexes, packRegex{re: re, file: file, line: uint32(line)})
+		p.regexes = append(p.regexes, packRegex{re: re, pre: newRegexPrefilter(e.value), file: file, line: uint32(line)})
 		p.info.Regexes++
 	}
 }

@@ -164,6 +164,9 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, w
 			if len(hits) >= s.maxHits {
 				return hits
 			}
+			if !r.pre.mayMatch(rtext) {
+				continue
+			}
 			if loc := r.re.FindStringIndex(rtext); loc != nil && loc[0] < loc[1] {
 				hits = append(hits, p.hitIn(r.file, r.line, rtext, whole, field, loc[0], loc[1]))
 			}
