@@ -79,11 +79,30 @@ func requiredLiterals(re *syntax.Regexp) []string {
 		}
 		return dedupe(out)
 	case syntax.OpConcat:
-		var best []string
-		for _, sub := range re.Sub {
-			if l := requiredLiterals(sub); l != nil && (best == nil || shortest(l) > shortest(best)) {
+		// Candidates: each part's own required set, and the cross product
+		// of each run of parts that match a small finite set of strings
+		// ("v" then [x信] gives vx, v信). The longest shortest literal wins.
+		var best, run []string
+		consider := func(l []string) {
+			if l != nil && (best == nil || shortest(l) > shortest(best)) {
 				best = l
 			}
+		}
+		for _, sub := range re.Sub {
+			consider(requiredLiterals(sub))
+			exact := exactStrings(sub)
+			switch {
+			case exact == nil:
+				consider(run)
+				run = nil
+			case run == nil:
+				run = exact
+			default:
+				if run = crossProduct(run, exact); run == nil {
+					run = exact
+				}
+			}
+			consider(run)
 		}
 		return best
 	case syntax.OpAlternate:
@@ -98,6 +117,55 @@ func requiredLiterals(re *syntax.Regexp) []string {
 		return dedupe(out)
 	}
 	return nil
+}
+
+// exactStrings lists every string re can match when that is a small finite
+// set of literals, or returns nil.
+func exactStrings(re *syntax.Regexp) []string {
+	switch re.Op {
+	case syntax.OpLiteral, syntax.OpCharClass:
+		return requiredLiterals(re)
+	case syntax.OpCapture:
+		return exactStrings(re.Sub[0])
+	case syntax.OpAlternate:
+		var out []string
+		for _, sub := range re.Sub {
+			l := exactStrings(sub)
+			if l == nil || len(out)+len(l) > maxPrefilterLits {
+				return nil
+			}
+			out = append(out, l...)
+		}
+		return dedupe(out)
+	case syntax.OpConcat:
+		out := []string{""}
+		for _, sub := range re.Sub {
+			l := exactStrings(sub)
+			if l == nil {
+				return nil
+			}
+			if out = crossProduct(out, l); out == nil {
+				return nil
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// crossProduct concatenates every a with every b, or returns nil when that
+// would exceed maxPrefilterLits.
+func crossProduct(a, b []string) []string {
+	if len(a)*len(b) > maxPrefilterLits {
+		return nil
+	}
+	out := make([]string, 0, len(a)*len(b))
+	for _, x := range a {
+		for _, y := range b {
+			out = append(out, x+y)
+		}
+	}
+	return dedupe(out)
 }
 
 func shortest(lits []string) int {
