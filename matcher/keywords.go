@@ -40,6 +40,7 @@ type keywordIndex struct {
 
 	// Character ids: dense ids for every character used in a keyword.
 	bmpID    []uint32 // len 0x10000
+	bmpFold  []uint32 // len 0x10000: fold kind, and for kept runes the id (and bmpFoldAln)
 	astralID map[rune]uint32
 	first    []uint8 // by id: startsLen* flags
 
@@ -175,7 +176,37 @@ func (b *keywordBuilder) build() *keywordIndex {
 			x.verify4[h] = append(x.verify4[h], k)
 		}
 	}
+	x.buildBMPFold()
 	return x
+}
+
+const (
+	bmpFoldAlnShift = 29
+	bmpFoldID       = 1<<bmpFoldAlnShift - 1
+)
+
+// buildBMPFold caches, for every BMP rune, its fold kind and for kept runes
+// the id of the folded character, so foldInto needs one table read per rune.
+// Expansions keep foldExpand and take the general path.
+func (x *keywordIndex) buildBMPFold() {
+	x.bmpFold = make([]uint32, 0x10000)
+	for r := rune(0); r < 0x10000; r++ {
+		e := x.fold.entry(r)
+		kind := e >> foldKindShift
+		if kind != foldKeep {
+			x.bmpFold[r] = kind << foldKindShift
+			continue
+		}
+		f := r
+		if p := rune(e & foldPayload); p != 0 {
+			f = p
+		}
+		v := x.idOf(f)
+		if isASCIIAlnum(f) {
+			v |= 1 << bmpFoldAlnShift
+		}
+		x.bmpFold[r] = v
+	}
 }
 
 func isASCIIAlnum(r rune) bool {
@@ -237,9 +268,11 @@ type scratch struct {
 	matches []keywordMatch
 }
 
-// foldInto folds text into s, mapping characters to ids.
+// foldInto folds text into s, mapping characters to ids. The four slices
+// live in locals during the loop, so their headers stay in registers instead
+// of being reloaded and stored through s on every append.
 func (x *keywordIndex) foldInto(text string, s *scratch) {
-	s.ids, s.start, s.width, s.flags = s.ids[:0], s.start[:0], s.width[:0], s.flags[:0]
+	ids, start, width, flags := s.ids[:0], s.start[:0], s.width[:0], s.flags[:0]
 	t := x.fold
 	var gap uint8
 	for i := 0; i < len(text); {
@@ -254,29 +287,48 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 				i++
 				continue
 			}
-			s.ids = append(s.ids, x.bmpID[c])
-			s.start = append(s.start, int32(i))
-			s.width = append(s.width, 1)
-			s.flags = append(s.flags, gap|flagASCIIAln)
+			ids = append(ids, x.bmpID[c])
+			start = append(start, int32(i))
+			width = append(width, 1)
+			flags = append(flags, gap|flagASCIIAln)
 			gap = 0
 			i++
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(text[i:])
+		if r < 0x10000 {
+			// One lookup gives the kind and, for kept runes, the id.
+			if e := x.bmpFold[r]; e>>foldKindShift == foldKeep {
+				ids = append(ids, e&bmpFoldID)
+				start = append(start, int32(i))
+				width = append(width, uint8(size))
+				flags = append(flags, gap|uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln)
+				gap = 0
+				i += size
+				continue
+			} else if e>>foldKindShift == foldSep {
+				gap = flagGap
+				i += size
+				continue
+			} else if e>>foldKindShift == foldIgnore {
+				i += size
+				continue
+			}
+		}
 		e := t.entry(r)
 		switch e >> foldKindShift {
 		case foldKeep:
 			if p := rune(e & foldPayload); p != 0 {
 				r = p
 			}
-			s.ids = append(s.ids, x.idOf(r))
-			s.start = append(s.start, int32(i))
-			s.width = append(s.width, uint8(size))
+			ids = append(ids, x.idOf(r))
+			start = append(start, int32(i))
+			width = append(width, uint8(size))
 			fl := gap
 			if isASCIIAlnum(r) {
 				fl |= flagASCIIAln
 			}
-			s.flags = append(s.flags, fl)
+			flags = append(flags, fl)
 			gap = 0
 		case foldSep:
 			gap = flagGap
@@ -294,15 +346,16 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 				if isASCIIAlnum(er) {
 					fl |= flagASCIIAln
 				}
-				s.ids = append(s.ids, x.idOf(er))
-				s.start = append(s.start, int32(i))
-				s.width = append(s.width, uint8(size))
-				s.flags = append(s.flags, fl)
+				ids = append(ids, x.idOf(er))
+				start = append(start, int32(i))
+				width = append(width, uint8(size))
+				flags = append(flags, fl)
 				gap = 0
 			}
 		}
 		i += size
 	}
+	s.ids, s.start, s.width, s.flags = ids, start, width, flags
 }
 
 // scan finds keyword occurrences in the folded text, at most limit of them.
@@ -314,6 +367,11 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 	for i := 0; i < n; i++ {
 		m := first[ids[i]]
 		if m == 0 {
+			continue
+		}
+		if fl := s.flags[i]; fl&(flagASCIIAln|flagGap) == flagASCIIAln && i > 0 && s.flags[i-1]&flagASCIIAln != 0 {
+			// Inside an ASCII word: a keyword starting here starts with an
+			// ASCII letter or digit, so emit would reject it anyway.
 			continue
 		}
 		a := ids[i]
