@@ -33,6 +33,9 @@ const (
 	flagExpCont              // not the first character of a multi-rune fold
 	flagExpMore              // not the last character of a multi-rune fold
 	flagASCIIAln             // folded from an ASCII letter or digit
+
+	// The high bits hold the UTF-8 length of the original rune.
+	flagWidthShift = 4
 )
 
 type keywordIndex struct {
@@ -53,9 +56,11 @@ type keywordIndex struct {
 
 	filter2, filter4 []uint64 // bitmaps over hashed prefixes
 	shift2, shift4   uint
-	verify1          map[uint32][]int32
-	verify2          map[uint64][]int32
-	verify4          map[uint32][]int32
+	// Candidates to verify, in compressed rows: keywords of one character
+	// by id, of 2–3 and ≥4 characters by the filter slot of their prefix
+	// hash (the slot the filter bit tested). Arrays, not maps: a
+	// verification is two loads instead of a hash-map probe.
+	verify1, verify2, verify4 csr
 }
 
 // keywordMatch is one occurrence in folded coordinates.
@@ -127,9 +132,6 @@ func (b *keywordBuilder) build() *keywordIndex {
 		astralID: map[rune]uint32{},
 		first:    []uint8{0},
 		kwRefs:   b.refs,
-		verify1:  map[uint32][]int32{},
-		verify2:  map[uint64][]int32{},
-		verify4:  map[uint32][]int32{},
 	}
 	n2, n4 := 0, 0
 	for _, kw := range b.kws {
@@ -140,6 +142,7 @@ func (b *keywordBuilder) build() *keywordIndex {
 			n2++
 		}
 	}
+	var rows1, rows2, rows4 []csrItem
 	x.filter2, x.shift2 = newFilter(n2)
 	x.filter4, x.shift4 = newFilter(n4)
 	for i, kw := range b.kws {
@@ -162,23 +165,54 @@ func (b *keywordBuilder) build() *keywordIndex {
 		switch {
 		case len(ids) == 1:
 			x.first[ids[0]] |= startsLen1
-			x.verify1[ids[0]] = append(x.verify1[ids[0]], k)
+			rows1 = append(rows1, csrItem{ids[0], k})
 		case len(ids) < 4:
 			x.first[ids[0]] |= startsLen2
 			h := hash2(ids[0], ids[1])
 			setBit(x.filter2, h>>x.shift2)
-			key := uint64(ids[0])<<32 | uint64(ids[1])
-			x.verify2[key] = append(x.verify2[key], k)
+			rows2 = append(rows2, csrItem{h >> x.shift2, k})
 		default:
 			x.first[ids[0]] |= startsLen4
 			h := hash4(ids[0], ids[1], ids[2], ids[3])
 			setBit(x.filter4, h>>x.shift4)
-			x.verify4[h] = append(x.verify4[h], k)
+			rows4 = append(rows4, csrItem{h >> x.shift4, k})
 		}
 	}
+	x.verify1 = newCSR(rows1, len(x.first))
+	x.verify2 = newCSR(rows2, len(x.filter2)*64)
+	x.verify4 = newCSR(rows4, len(x.filter4)*64)
 	x.buildBMPFold()
 	return x
 }
+
+// csr holds rows of keyword numbers: row r is items[start[r]:start[r+1]].
+type csr struct {
+	start []uint32
+	items []int32
+}
+
+type csrItem struct {
+	row uint32
+	kw  int32
+}
+
+func newCSR(items []csrItem, rows int) csr {
+	c := csr{start: make([]uint32, rows+1), items: make([]int32, len(items))}
+	for _, it := range items {
+		c.start[it.row+1]++
+	}
+	for r := 1; r <= rows; r++ {
+		c.start[r] += c.start[r-1]
+	}
+	next := append([]uint32(nil), c.start[:rows]...)
+	for _, it := range items {
+		c.items[next[it.row]] = it.kw
+		next[it.row]++
+	}
+	return c
+}
+
+func (c *csr) row(r uint32) []int32 { return c.items[c.start[r]:c.start[r+1]] }
 
 const (
 	bmpFoldAlnShift = 29
@@ -263,7 +297,6 @@ func hash4(a, b, c, d uint32) uint32 {
 type scratch struct {
 	ids     []uint32
 	start   []int32 // byte offset of the original rune
-	width   []uint8 // its UTF-8 length
 	flags   []uint8
 	matches []keywordMatch
 }
@@ -272,7 +305,7 @@ type scratch struct {
 // live in locals during the loop, so their headers stay in registers instead
 // of being reloaded and stored through s on every append.
 func (x *keywordIndex) foldInto(text string, s *scratch) {
-	ids, start, width, flags := s.ids[:0], s.start[:0], s.width[:0], s.flags[:0]
+	ids, start, flags := s.ids[:0], s.start[:0], s.flags[:0]
 	t := x.fold
 	var gap uint8
 	for i := 0; i < len(text); {
@@ -289,8 +322,7 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			}
 			ids = append(ids, x.bmpID[c])
 			start = append(start, int32(i))
-			width = append(width, 1)
-			flags = append(flags, gap|flagASCIIAln)
+			flags = append(flags, gap|flagASCIIAln|1<<flagWidthShift)
 			gap = 0
 			i++
 			continue
@@ -301,8 +333,7 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			if e := x.bmpFold[r]; e>>foldKindShift == foldKeep {
 				ids = append(ids, e&bmpFoldID)
 				start = append(start, int32(i))
-				width = append(width, uint8(size))
-				flags = append(flags, gap|uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln)
+				flags = append(flags, gap|uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift)
 				gap = 0
 				i += size
 				continue
@@ -323,12 +354,11 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			}
 			ids = append(ids, x.idOf(r))
 			start = append(start, int32(i))
-			width = append(width, uint8(size))
 			fl := gap
 			if isASCIIAlnum(r) {
 				fl |= flagASCIIAln
 			}
-			flags = append(flags, fl)
+			flags = append(flags, fl|uint8(size)<<flagWidthShift)
 			gap = 0
 		case foldSep:
 			gap = flagGap
@@ -348,14 +378,13 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 				}
 				ids = append(ids, x.idOf(er))
 				start = append(start, int32(i))
-				width = append(width, uint8(size))
-				flags = append(flags, fl)
+				flags = append(flags, fl|uint8(size)<<flagWidthShift)
 				gap = 0
 			}
 		}
 		i += size
 	}
-	s.ids, s.start, s.width, s.flags = ids, start, width, flags
+	s.ids, s.start, s.flags = ids, start, flags
 }
 
 // scan finds keyword occurrences in the folded text, at most limit of them.
@@ -376,7 +405,7 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 		}
 		a := ids[i]
 		if m&startsLen1 != 0 {
-			for _, k := range x.verify1[a] {
+			for _, k := range x.verify1.row(a) {
 				if !x.emit(s, k, i, i+1, limit) {
 					return false
 				}
@@ -386,8 +415,8 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 			continue
 		}
 		b := ids[i+1]
-		if m&startsLen2 != 0 && b != 0 && testBit(x.filter2, hash2(a, b)>>x.shift2) {
-			for _, k := range x.verify2[uint64(a)<<32|uint64(b)] {
+		if slot := hash2(a, b) >> x.shift2; m&startsLen2 != 0 && b != 0 && testBit(x.filter2, slot) {
+			for _, k := range x.verify2.row(slot) {
 				if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 					return false
 				}
@@ -395,8 +424,8 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 		}
 		if m&startsLen4 != 0 && i+3 < n {
 			h := hash4(a, b, ids[i+2], ids[i+3])
-			if testBit(x.filter4, h>>x.shift4) {
-				for _, k := range x.verify4[h] {
+			if slot := h >> x.shift4; testBit(x.filter4, slot) {
+				for _, k := range x.verify4.row(slot) {
 					if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 						return false
 					}
@@ -441,5 +470,5 @@ func (x *keywordIndex) emit(s *scratch, k int32, i, j, limit int) bool {
 // span turns folded positions into original byte offsets.
 func (s *scratch) span(m keywordMatch) (int, int) {
 	last := m.end - 1
-	return int(s.start[m.start]), int(s.start[last]) + int(s.width[last])
+	return int(s.start[m.start]), int(s.start[last]) + int(s.flags[last]>>flagWidthShift)
 }
