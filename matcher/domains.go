@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math/bits"
 	"strings"
+	"unsafe"
 
 	"golang.org/x/net/idna"
 )
@@ -241,6 +242,12 @@ func (d *domainIndex) probeHash(h uint64, at int, out []domainHit) []domainHit {
 // allocation) when it already is normal, and ok=false for names that cannot
 // be a hostname.
 func normalizeDomain(name string) (string, bool) {
+	return normalizeDomainInto(nil, name)
+}
+
+// normalizeDomainInto is normalizeDomain that lower-cases into buf instead
+// of allocating; the result may then alias buf and must not be retained.
+func normalizeDomainInto(buf *[253]byte, name string) (string, bool) {
 	name = strings.TrimSuffix(name, ".")
 	if len(name) == 0 || len(name) > 253 {
 		return "", false
@@ -258,7 +265,17 @@ func normalizeDomain(name string) (string, bool) {
 	if lower {
 		return name, true
 	}
-	return strings.ToLower(name), true
+	if buf == nil {
+		return strings.ToLower(name), true
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return unsafe.String(&buf[0], len(name)), true
 }
 
 var idnProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))

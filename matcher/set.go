@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"strings"
 	"sync"
 	"unicode/utf8"
 
@@ -72,12 +73,27 @@ func (s *Set) MatchEvent(ev *event.Event) {
 // rules at label boundaries (an exception in a pack silences that pack), then
 // keywords and regexes on the normalized name.
 func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []event.Hit {
-	norm, ok := normalizeDomain(name)
+	// Offsets carry over only when normalizing just lower-cases ASCII. Then
+	// the lower-cased name lives in a stack buffer for the index lookups
+	// only, and keywords and regexes (which fold case themselves) see the
+	// name as it is; an IDN is converted on the heap for both.
+	var (
+		lower       [253]byte
+		norm        string
+		ruleText    string
+		ok          bool
+		sameOffsets = isASCII(name)
+	)
+	if sameOffsets {
+		norm, ok = normalizeDomainInto(&lower, name)
+		ruleText = strings.TrimSuffix(name, ".")
+	} else {
+		ruleText, ok = normalizeDomain(name)
+		norm = ruleText // never the other way round: lower must not escape
+	}
 	if !ok {
 		return hits
 	}
-	// Offsets carry over only when normalizing just lower-cased ASCII.
-	sameOffsets := isASCII(name)
 	var buf [32]domainHit
 	for _, p := range s.packs {
 		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 {
@@ -109,22 +125,18 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 		}
 		hits = append(hits, p.hit(e.file, e.line, name[start:end], event.FieldName, start, end))
 	}
-	whole := ""
-	if !sameOffsets {
-		whole = name
-	}
-	return s.matchText(kind, event.FieldName, norm, hits, whole)
+	return s.matchText(kind, event.FieldName, ruleText, name, sameOffsets, hits)
 }
 
 // MatchText matches free text (a post title or body, a URL) against
 // keywords, regexes and detectors.
 func (s *Set) MatchText(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
-	return s.matchText(kind, field, text, hits, "")
+	return s.matchText(kind, field, text, text, true, hits)
 }
 
-// matchText matches text; when whole is set, text is a normalized form of
-// whole whose offsets do not carry over, and every hit spans all of whole.
-func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, whole string) []event.Hit {
+// matchText matches text, a form of orig. Hits quote orig, never text (which
+// may be a scratch buffer): at text's offsets when exact, else all of orig.
+func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, hits []event.Hit) []event.Hit {
 	if text == "" {
 		return hits
 	}
@@ -142,7 +154,7 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, w
 				r := s.kwRules[ref]
 				p := s.packs[r.pack]
 				if p.kinds&(1<<kind) != 0 && len(hits) < s.maxHits {
-					hits = append(hits, p.hitIn(r.file, r.line, text, whole, field, start, end))
+					hits = append(hits, p.hitIn(r.file, r.line, orig, exact, field, start, end))
 				}
 			}
 		}
@@ -168,7 +180,7 @@ func (s *Set) matchText(kind event.Kind, field, text string, hits []event.Hit, w
 				continue
 			}
 			if loc := r.re.FindStringIndex(rtext); loc != nil && loc[0] < loc[1] {
-				hits = append(hits, p.hitIn(r.file, r.line, rtext, whole, field, loc[0], loc[1]))
+				hits = append(hits, p.hitIn(r.file, r.line, orig, exact, field, loc[0], loc[1]))
 			}
 		}
 		if len(p.detectors) > 0 && kind == event.KindPost {
@@ -196,13 +208,13 @@ func (p *compiledPack) detect(text, field string, hits []event.Hit, max int) []e
 	return hits
 }
 
-// hitIn reports text[start:end], or all of whole when text is only a
-// normalized form of it.
-func (p *compiledPack) hitIn(file uint16, line uint32, text, whole, field string, start, end int) event.Hit {
-	if whole != "" {
-		return p.hit(file, line, whole, field, 0, len(whole))
+// hitIn reports orig[start:end], or all of orig when the offsets belong to
+// a normalized form of it that does not line up.
+func (p *compiledPack) hitIn(file uint16, line uint32, orig string, exact bool, field string, start, end int) event.Hit {
+	if !exact {
+		return p.hit(file, line, orig, field, 0, len(orig))
 	}
-	return p.hit(file, line, text[start:end], field, start, end)
+	return p.hit(file, line, orig[start:end], field, start, end)
 }
 
 func (p *compiledPack) hit(file uint16, line uint32, match, field string, start, end int) event.Hit {
