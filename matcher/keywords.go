@@ -295,9 +295,13 @@ func hash4(a, b, c, d uint32) uint32 {
 
 // scratch holds one text's folded form; pooled so scans do not allocate.
 type scratch struct {
-	ids     []uint32
-	start   []int32 // byte offset of the original rune
-	flags   []uint8
+	ids   []uint32
+	start []int32 // byte offset of the original rune
+	flags []uint8
+	// cand lists the positions where a keyword may start: a character some
+	// keyword starts with, not inside an ASCII word (a keyword starting
+	// there starts with an ASCII letter or digit, which needs a boundary).
+	cand    []int32
 	matches []keywordMatch
 }
 
@@ -305,9 +309,10 @@ type scratch struct {
 // live in locals during the loop, so their headers stay in registers instead
 // of being reloaded and stored through s on every append.
 func (x *keywordIndex) foldInto(text string, s *scratch) {
-	ids, start, flags := s.ids[:0], s.start[:0], s.flags[:0]
-	t := x.fold
+	ids, start, flags, cand := s.ids[:0], s.start[:0], s.flags[:0], s.cand[:0]
+	t, first := x.fold, x.first
 	var gap uint8
+	prevAln := false // the previous folded character is an ASCII letter or digit
 	for i := 0; i < len(text); {
 		c := text[i]
 		if c < utf8.RuneSelf {
@@ -320,10 +325,14 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 				i++
 				continue
 			}
-			ids = append(ids, x.bmpID[c])
+			id := x.bmpID[c]
+			if first[id] != 0 && (gap != 0 || !prevAln) {
+				cand = append(cand, int32(len(ids)))
+			}
+			ids = append(ids, id)
 			start = append(start, int32(i))
 			flags = append(flags, gap|flagASCIIAln|1<<flagWidthShift)
-			gap = 0
+			gap, prevAln = 0, true
 			i++
 			continue
 		}
@@ -331,10 +340,14 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 		if r < 0x10000 {
 			// One lookup gives the kind and, for kept runes, the id.
 			if e := x.bmpFold[r]; e>>foldKindShift == foldKeep {
-				ids = append(ids, e&bmpFoldID)
+				id, aln := e&bmpFoldID, e>>bmpFoldAlnShift&1 != 0
+				if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
+					cand = append(cand, int32(len(ids)))
+				}
+				ids = append(ids, id)
 				start = append(start, int32(i))
 				flags = append(flags, gap|uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift)
-				gap = 0
+				gap, prevAln = 0, aln
 				i += size
 				continue
 			} else if e>>foldKindShift == foldSep {
@@ -352,14 +365,18 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			if p := rune(e & foldPayload); p != 0 {
 				r = p
 			}
-			ids = append(ids, x.idOf(r))
-			start = append(start, int32(i))
+			id, aln := x.idOf(r), isASCIIAlnum(r)
+			if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
+				cand = append(cand, int32(len(ids)))
+			}
 			fl := gap
-			if isASCIIAlnum(r) {
+			if aln {
 				fl |= flagASCIIAln
 			}
+			ids = append(ids, id)
+			start = append(start, int32(i))
 			flags = append(flags, fl|uint8(size)<<flagWidthShift)
-			gap = 0
+			gap, prevAln = 0, aln
 		case foldSep:
 			gap = flagGap
 		case foldExpand:
@@ -373,18 +390,22 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 				if j < len(exp)-1 {
 					fl |= flagExpMore
 				}
-				if isASCIIAlnum(er) {
+				id, aln := x.idOf(er), isASCIIAlnum(er)
+				if aln {
 					fl |= flagASCIIAln
 				}
-				ids = append(ids, x.idOf(er))
+				if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
+					cand = append(cand, int32(len(ids)))
+				}
+				ids = append(ids, id)
 				start = append(start, int32(i))
 				flags = append(flags, fl|uint8(size)<<flagWidthShift)
-				gap = 0
+				gap, prevAln = 0, aln
 			}
 		}
 		i += size
 	}
-	s.ids, s.start, s.flags = ids, start, flags
+	s.ids, s.start, s.flags, s.cand = ids, start, flags, cand
 }
 
 // scan finds keyword occurrences in the folded text, at most limit of them.
@@ -393,17 +414,10 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 	s.matches = s.matches[:0]
 	ids, first := s.ids, x.first
 	n := len(ids)
-	for i := 0; i < n; i++ {
-		m := first[ids[i]]
-		if m == 0 {
-			continue
-		}
-		if fl := s.flags[i]; fl&(flagASCIIAln|flagGap) == flagASCIIAln && i > 0 && s.flags[i-1]&flagASCIIAln != 0 {
-			// Inside an ASCII word: a keyword starting here starts with an
-			// ASCII letter or digit, so emit would reject it anyway.
-			continue
-		}
+	for _, c := range s.cand {
+		i := int(c)
 		a := ids[i]
+		m := first[a]
 		if m&startsLen1 != 0 {
 			for _, k := range x.verify1.row(a) {
 				if !x.emit(s, k, i, i+1, limit) {
