@@ -305,6 +305,18 @@ type scratch struct {
 	matches []keywordMatch
 }
 
+// asciiFold maps ASCII letters and digits to their folded byte, all else
+// (and every byte ≥ 0x80) to 0.
+var asciiFold = func() (t [256]byte) {
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c)
+	}
+	for c := 'a'; c <= 'z'; c++ {
+		t[c], t[c-'a'+'A'] = byte(c), byte(c)
+	}
+	return t
+}()
+
 // foldInto folds text into s, mapping characters to ids. The four slices
 // live in locals during the loop, so their headers stay in registers instead
 // of being reloaded and stored through s on every append.
@@ -333,7 +345,16 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			start = append(start, int32(i))
 			flags = append(flags, gap|flagASCIIAln|1<<flagWidthShift)
 			gap, prevAln = 0, true
-			i++
+			// The rest of an ASCII word: no candidates, no gaps.
+			for i++; i < len(text); i++ {
+				c = asciiFold[text[i]]
+				if c == 0 {
+					break
+				}
+				ids = append(ids, x.bmpID[c])
+				start = append(start, int32(i))
+				flags = append(flags, flagASCIIAln|1<<flagWidthShift)
+			}
 			continue
 		}
 		r, size := utf8.DecodeRuneInString(text[i:])
