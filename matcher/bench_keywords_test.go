@@ -145,7 +145,7 @@ func benchKeywordScan(b *testing.B, n int) {
 }
 
 func scratchBytes(s *scratch) int {
-	return 4*cap(s.ids) + 4*cap(s.start) + cap(s.flags) + 12*cap(s.matches)
+	return 4*cap(s.ids) + 4*cap(s.start) + cap(s.flags) + 4*cap(s.cand) + 12*cap(s.matches)
 }
 
 // BenchmarkKeywordIndexMemory reports the heap a built keyword index

@@ -357,7 +357,21 @@ func (x *keywordIndex) foldInto(text string, s *scratch) {
 			}
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(text[i:])
+		var (
+			r    rune
+			size int
+		)
+		if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
+			// Three bytes: all of CJK. Inline, as DecodeRuneInString's slow
+			// path is a call per character; overlong forms and surrogates
+			// take the checked path below.
+			r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
+			if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
+				r, size = utf8.DecodeRuneInString(text[i:])
+			}
+		} else {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
 		if r < 0x10000 {
 			// One lookup gives the kind and, for kept runes, the id.
 			if e := x.bmpFold[r]; e>>foldKindShift == foldKeep {
