@@ -96,10 +96,11 @@ func BenchmarkMatchPosts(b *testing.B) {
 	})
 	b.Run("detectors-only", func(b *testing.B) {
 		hits := make([]event.Hit, 0, 256)
+		var runs [2]digitRun
 		benchPosts(b, fx, func(p string) {
 			for _, pk := range fx.set.packs {
 				if len(pk.detectors) > 0 && pk.kinds&(1<<event.KindPost) != 0 {
-					hits = pk.detect(p, event.FieldText, hits[:0], fx.set.maxHits)
+					hits = pk.detect(p, event.FieldText, hits[:0], fx.set.maxHits, &runs)
 				}
 			}
 		})

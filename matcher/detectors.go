@@ -45,14 +45,21 @@ type digitRun struct {
 // forEachNumber calls fn for every digit run in text and, when the run has
 // separators, for each of its parts between them.
 func forEachNumber(text string, fn func(r *digitRun)) {
-	var whole, part digitRun
+	forEachNumberIn(text, new([2]digitRun), fn)
+}
+
+// forEachNumberIn is forEachNumber working in runs (pooled by the caller:
+// handed to fn, they would escape and cost two allocations per text).
+func forEachNumberIn(text string, runs *[2]digitRun, fn func(r *digitRun)) {
+	whole, part := &runs[0], &runs[1]
+	*whole, *part = digitRun{}, digitRun{}
 	inRun, pendingSep, split := false, false, false
 	flush := func() {
 		if inRun {
 			if split && part.n > 0 {
-				fn(&part)
+				fn(part)
 			}
-			fn(&whole)
+			fn(whole)
 		}
 		inRun, pendingSep, split = false, false, false
 		whole.n, part.n = 0, 0
@@ -73,20 +80,20 @@ func forEachNumber(text string, fn func(r *digitRun)) {
 				inRun = true
 				whole.start, part.start = i, i
 			} else if pendingSep {
-				fn(&part) // a part before a separator is a candidate on its own
+				fn(part) // a part before a separator is a candidate on its own
 				split = true
 				part.n, part.start = 0, i
 			}
 			pendingSep = false
-			push(&whole, d, i+size)
-			push(&part, d, i+size)
+			push(whole, d, i+size)
+			push(part, d, i+size)
 		case inRun && !pendingSep && (r == ' ' || r == '-' || r == 0x3000 || r == 0xFF0D):
 			pendingSep = true
 		case (r == 'x' || r == 'X') && inRun && !pendingSep && (whole.n == 17 || part.n == 17):
 			// The ID check digit X ends a run; it may follow 17 digits in
 			// groups ("110105 19491231 002X") or a part of 17 digits.
-			push(&whole, 'X', i+size)
-			push(&part, 'X', i+size)
+			push(whole, 'X', i+size)
+			push(part, 'X', i+size)
 			flush()
 		default:
 			flush()

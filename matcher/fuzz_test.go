@@ -822,7 +822,7 @@ func FuzzDetectors(f *testing.F) {
 			i = end
 		}
 
-		hits := p.detect(text, event.FieldText, nil, 256)
+		hits := p.detect(text, event.FieldText, nil, 256, new([2]digitRun))
 		if len(hits) > 256 {
 			t.Errorf("%d hits, the limit is 256", len(hits))
 		}

@@ -303,6 +303,8 @@ type scratch struct {
 	// there starts with an ASCII letter or digit, which needs a boundary).
 	cand    []int32
 	matches []keywordMatch
+	runs    [2]digitRun // the detectors' work space
+
 }
 
 // asciiFold maps ASCII letters and digits to their folded byte, all else

@@ -144,8 +144,9 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 	if limit <= 0 {
 		return hits
 	}
+	sc := s.scratch.Get().(*scratch)
+	defer s.scratch.Put(sc)
 	if len(s.kwRules) > 0 {
-		sc := s.scratch.Get().(*scratch)
 		s.keywords.foldInto(text, sc)
 		s.keywords.scan(sc, limit)
 		for _, m := range sc.matches {
@@ -158,7 +159,6 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 				}
 			}
 		}
-		s.scratch.Put(sc)
 	}
 	rtext := text
 	if len(rtext) > MaxRegexInput {
@@ -184,15 +184,15 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 			}
 		}
 		if len(p.detectors) > 0 && kind == event.KindPost {
-			hits = p.detect(text, field, hits, s.maxHits)
+			hits = p.detect(text, field, hits, s.maxHits, &sc.runs)
 		}
 	}
 	return hits
 }
 
 // detect runs the pack's PII detectors; the hit's match is masked.
-func (p *compiledPack) detect(text, field string, hits []event.Hit, max int) []event.Hit {
-	forEachNumber(text, func(r *digitRun) {
+func (p *compiledPack) detect(text, field string, hits []event.Hit, max int, runs *[2]digitRun) []event.Hit {
+	forEachNumberIn(text, runs, func(r *digitRun) {
 		if r.n > maxDigitRun || len(hits) >= max {
 			return
 		}
