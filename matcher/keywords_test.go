@@ -214,3 +214,57 @@ func TestKeywordErrors(t *testing.T) {
 		t.Errorf("after reloads: report %+v, pack %+v", rep, p)
 	}
 }
+
+func TestMatchLinksInPosts(t *testing.T) {
+	set := newTestSet(t, map[string]string{
+		"p.yaml": "name: p\ncategory: phishing\napplies_to: [post, dns]\naction: {post: hold}\ndomains: [evil.test, 统一认证.test]\n",
+	})
+	tests := []struct{ text, want string }{
+		{"login at https://evil.test/sso now", "[evil.test 17-26]"},
+		{"HTTP://Sub.EVIL.test:443/x", "[EVIL.test 11-20]"},
+		{"see www.evil.test，谢谢", "[evil.test 8-17]"},
+		{"mail http://me@evil.test/", "[evil.test 15-24]"},
+		{"去 https://统一认证.test/ 登录", "[统一认证.test 12-29]"},
+		{"notevil.test and https://notevil.test", "[]"},
+		{"evil.test without a scheme is not a link", "[]"},
+		{"://evil.test", "[]"},
+	}
+	for _, tt := range tests {
+		ev := event.Event{Kind: event.KindPost, Text: tt.text}
+		set.MatchEvent(&ev)
+		got := []string{}
+		for _, h := range ev.Hits {
+			if tt.text[h.Start:h.End] != h.Match || h.Field != event.FieldText || h.Action != "hold" {
+				t.Errorf("%q: bad hit %+v", tt.text, h)
+			}
+			got = append(got, fmt.Sprintf("%s %d-%d", h.Match, h.Start, h.End))
+		}
+		if fmt.Sprint(got) != tt.want {
+			t.Errorf("%q: got %v, want %s", tt.text, got, tt.want)
+		}
+	}
+}
+
+// FuzzLinkHosts: link extraction reads untrusted post text; it must end,
+// and every host it returns must be a slice of the text where it says.
+func FuzzLinkHosts(f *testing.F) {
+	for _, s := range []string{"https://evil.test/x", "www.", "http://@/", "a://b://c", "www.中文.test。", "\xff://\xfe", "http://u@h@evil.test"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		steps := 0
+		for i := 0; i < len(text); steps++ {
+			host, at, next := nextLinkHost(text, i)
+			if at < 0 {
+				break
+			}
+			if at < i || at+len(host) > len(text) || text[at:at+len(host)] != host || host == "" || next <= i {
+				t.Fatalf("from %d: host %q at %d next %d in %q", i, host, at, next, text)
+			}
+			i = next
+			if steps > len(text) {
+				t.Fatalf("no progress in %q", text)
+			}
+		}
+	})
+}

@@ -3,6 +3,7 @@ package matcher
 import (
 	"strings"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/campusguard/campusguard/internal/event"
@@ -59,6 +60,7 @@ func (s *Set) MatchEvent(ev *event.Event) {
 	if ev.Kind == event.KindPost {
 		ev.Hits = s.MatchText(ev.Kind, event.FieldTitle, ev.Title, ev.Hits)
 		ev.Hits = s.MatchText(ev.Kind, event.FieldText, ev.Text, ev.Hits)
+		ev.Hits = s.matchLinks(ev.Kind, event.FieldText, ev.Text, ev.Hits)
 		return
 	}
 	if ev.Name != "" {
@@ -73,6 +75,17 @@ func (s *Set) MatchEvent(ev *event.Event) {
 // rules at label boundaries (an exception in a pack silences that pack), then
 // keywords and regexes on the normalized name.
 func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []event.Hit {
+	hits, ruleText, exact, ok := s.matchDomainRules(kind, event.FieldName, name, 0, hits)
+	if !ok {
+		return hits
+	}
+	return s.matchText(kind, event.FieldName, ruleText, name, exact, hits)
+}
+
+// matchDomainRules runs the domain rules on name, a hostname found at byte
+// base of field. It returns the form of the name keywords and regexes should
+// see, and whether offsets into it carry over to name.
+func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hits []event.Hit) ([]event.Hit, string, bool, bool) {
 	// Offsets carry over only when normalizing just lower-cases ASCII. Then
 	// the lower-cased name lives in a stack buffer for the index lookups
 	// only, and keywords and regexes (which fold case themselves) see the
@@ -92,11 +105,11 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 		norm = ruleText // never the other way round: lower must not escape
 	}
 	if !ok {
-		return hits
+		return hits, "", false, false
 	}
 	var buf [32]domainHit
 	for _, p := range s.packs {
-		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 {
+		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 || len(hits) >= s.maxHits {
 			continue
 		}
 		found := p.domains.lookup(norm, buf[:0])
@@ -123,9 +136,70 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 		if !sameOffsets {
 			start, end = 0, len(name)
 		}
-		hits = append(hits, p.hit(e.file, e.line, name[start:end], event.FieldName, start, end))
+		hits = append(hits, p.hit(e.file, e.line, name[start:end], field, base+start, base+end))
 	}
-	return s.matchText(kind, event.FieldName, ruleText, name, sameOffsets, hits)
+	return hits, ruleText, sameOffsets, true
+}
+
+// matchLinks runs the domain rules on the host of every http(s) link and
+// www. name in a post, so a phishing link in a forum post hits the same
+// rules as a DNS query for it.
+func (s *Set) matchLinks(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
+	for i := 0; i < len(text); {
+		host, at, next := nextLinkHost(text, i)
+		if at < 0 {
+			break
+		}
+		hits, _, _, _ = s.matchDomainRules(kind, field, host, at, hits)
+		i = next
+	}
+	return hits
+}
+
+// nextLinkHost finds the next "scheme://host" or "www.host" at or after
+// from and returns the host, its offset (-1: none) and where to go on.
+func nextLinkHost(text string, from int) (string, int, int) {
+	for i := from; i < len(text); i++ {
+		var at int
+		switch {
+		case text[i] == ':' && strings.HasPrefix(text[i:], "://") && i > from && isSchemeByte(text[i-1]):
+			at = i + 3
+		case (text[i] == 'w' || text[i] == 'W') && len(text)-i > 4 && strings.EqualFold(text[i:i+4], "www.") &&
+			(i == 0 || !isHostByte(text[i-1])):
+			at = i
+		default:
+			continue
+		}
+		end := at
+		for end < len(text) {
+			if c := text[end]; c < utf8.RuneSelf {
+				if !isHostByte(c) {
+					break
+				}
+				end++
+				continue
+			}
+			r, size := utf8.DecodeRuneInString(text[end:])
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+				break
+			}
+			end += size
+		}
+		if at2 := strings.LastIndexByte(text[at:end], '@'); at2 >= 0 { // user@host
+			at += at2 + 1
+		}
+		if end > at {
+			return text[at:end], at, end
+		}
+		return "", -1, len(text)
+	}
+	return "", -1, len(text)
+}
+
+func isSchemeByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
+
+func isHostByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_' || c == '@'
 }
 
 // MatchText matches free text (a post title or body, a URL) against
