@@ -25,7 +25,7 @@ func TestMatchHighlightsEvasions(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	for _, want := range []string{"快来【刷\u200b单】赚钱", "２０２２【刷 单】", "anti-fraud-example"} {
+	for _, want := range []string{"快来⟦刷\u200b单⟧赚钱", "２０２２⟦刷 单⟧", "anti-fraud-example"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("table output lacks %q:\n%s", want, out)
 		}

@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"text/tabwriter"
+	"unicode/utf8"
 
 	"github.com/campusguard/campusguard/internal/event"
 )
@@ -33,7 +34,7 @@ func New(w io.Writer, format string) (Writer, error) {
 		return &ndjsonWriter{enc: event.NewEncoder(w)}, nil
 	case FormatTable:
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "WHERE\tKIND\tPACK\tRULE\tCATEGORY\tSEVERITY\tACTION\tMATCH")
+		fmt.Fprintln(tw, "WHERE\tKIND\tPACK\tRULE\tCATEGORY\tSEVERITY\tACTION\tCONTEXT")
 		return &tableWriter{tw: tw}, nil
 	}
 	return nil, fmt.Errorf("unknown format %q (want ndjson or table)", format)
@@ -51,9 +52,9 @@ func (t *tableWriter) Write(ev *event.Event) error {
 	if ev.Frame > 0 {
 		where = fmt.Sprintf("frame %d", ev.Frame)
 	}
-	for _, h := range ev.Hits {
+	for i, h := range ev.Hits {
 		_, err := fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			where, ev.Kind, h.Pack, h.Rule, h.Category, h.Severity, h.Action, Highlight(fieldText(ev, h.Field), ev.Hits, h.Field))
+			where, ev.Kind, h.Pack, h.Rule, h.Category, h.Severity, h.Action, Snippet(fieldText(ev, h.Field), ev.Hits, i, snippetRunes))
 		if err != nil {
 			return err
 		}
@@ -75,9 +76,76 @@ func fieldText(ev *event.Event, field string) string {
 	return ev.Text
 }
 
+// Markers around a highlighted span: not 【】, which Chinese posts use
+// themselves.
+const (
+	markOpen  = "⟦"
+	markClose = "⟧"
+)
+
+// snippetRunes is how much context a table row shows on each side.
+const snippetRunes = 12
+
+// Snippet returns hits[i]'s span in text marked with ⟦⟧ and up to radius
+// characters of context on each side, flattened to one line. Spans of
+// detector hits (personal data) show their masked match, also when they
+// fall in another hit's context.
+func Snippet(text string, hits []event.Hit, i, radius int) string {
+	h := hits[i]
+	if h.Start < 0 || h.End > len(text) || h.Start > h.End {
+		return h.Match
+	}
+	from := h.Start
+	for n := 0; n < radius && from > 0; n++ {
+		_, size := utf8.DecodeLastRuneInString(text[:from])
+		from -= size
+	}
+	to := h.End
+	for n := 0; n < radius && to < len(text); n++ {
+		_, size := utf8.DecodeRuneInString(text[to:])
+		to += size
+	}
+	var b strings.Builder
+	if from > 0 {
+		b.WriteString("…")
+	}
+	b.WriteString(masked(text, hits, h.Field, from, h.Start))
+	b.WriteString(markOpen)
+	b.WriteString(masked(text, hits, h.Field, h.Start, h.End))
+	b.WriteString(markClose)
+	b.WriteString(masked(text, hits, h.Field, h.End, to))
+	if to < len(text) {
+		b.WriteString("…")
+	}
+	return flatten.Replace(b.String())
+}
+
+// masked returns text[from:to] with every detector hit's span replaced by
+// its masked match (a partly covered span is masked whole).
+func masked(text string, hits []event.Hit, field string, from, to int) string {
+	var b strings.Builder
+	pos := from
+	for _, h := range hits {
+		if h.Field != field || !strings.HasPrefix(h.Rule, "detector:") || h.End <= pos || h.Start >= to {
+			continue
+		}
+		if h.Start > pos {
+			b.WriteString(text[pos:h.Start])
+		}
+		b.WriteString(h.Match)
+		pos = min(h.End, to)
+	}
+	if pos < to {
+		b.WriteString(text[pos:to])
+	}
+	return b.String()
+}
+
+var flatten = strings.NewReplacer("\t", " ", "\n", " ", "\r", " ")
+
 // Highlight returns text with the spans of the hits on field wrapped in
-// 【】 (one pair per merged span) and tabs and newlines flattened, so a table
-// row shows where each match is even when the match itself is masked.
+// ⟦⟧ (one pair per merged span) and tabs and newlines flattened, for a
+// whole-text view such as the console's.
 func Highlight(text string, hits []event.Hit, field string) string {
 	type span struct{ start, end int }
 	var spans []span
@@ -98,11 +166,11 @@ func Highlight(text string, hits []event.Hit, field string) string {
 			s.start = pos
 		}
 		b.WriteString(text[pos:s.start])
-		b.WriteString("【")
+		b.WriteString(markOpen)
 		b.WriteString(text[s.start:s.end])
-		b.WriteString("】")
+		b.WriteString(markClose)
 		pos = s.end
 	}
 	b.WriteString(text[pos:])
-	return strings.NewReplacer("\t", " ", "\n", " ", "\r", " ").Replace(b.String())
+	return flatten.Replace(b.String())
 }
