@@ -54,8 +54,9 @@ type keywordIndex struct {
 	kwEdges []uint8 // bit0: first char is ASCII alnum, bit1: last char is; such ends need a word boundary
 	kwRefs  [][]int32
 
-	filter2, filter4 []uint64 // bitmaps over hashed prefixes
-	shift2, shift4   uint
+	filter2, filter4     []uint64 // bitmaps over hashed prefixes
+	shift2, shift4       uint
+	rowShift2, rowShift4 uint // candidate rows: fewer than filter bits, to keep them small
 	// Candidates to verify, in compressed rows: keywords of one character
 	// by id, of 2–3 and ≥4 characters by the filter slot of their prefix
 	// hash (the slot the filter bit tested). Arrays, not maps: a
@@ -145,6 +146,7 @@ func (b *keywordBuilder) build() *keywordIndex {
 	var rows1, rows2, rows4 []csrItem
 	x.filter2, x.shift2 = newFilter(n2)
 	x.filter4, x.shift4 = newFilter(n4)
+	x.rowShift2, x.rowShift4 = rowShift(n2), rowShift(n4)
 	for i, kw := range b.kws {
 		ids := make([]uint32, len(kw))
 		for j, r := range kw {
@@ -170,17 +172,17 @@ func (b *keywordBuilder) build() *keywordIndex {
 			x.first[ids[0]] |= startsLen2
 			h := hash2(ids[0], ids[1])
 			setBit(x.filter2, h>>x.shift2)
-			rows2 = append(rows2, csrItem{h >> x.shift2, k})
+			rows2 = append(rows2, csrItem{h >> x.rowShift2, k})
 		default:
 			x.first[ids[0]] |= startsLen4
 			h := hash4(ids[0], ids[1], ids[2], ids[3])
 			setBit(x.filter4, h>>x.shift4)
-			rows4 = append(rows4, csrItem{h >> x.shift4, k})
+			rows4 = append(rows4, csrItem{h >> x.rowShift4, k})
 		}
 	}
 	x.verify1 = newCSR(rows1, len(x.first))
-	x.verify2 = newCSR(rows2, len(x.filter2)*64)
-	x.verify4 = newCSR(rows4, len(x.filter4)*64)
+	x.verify2 = newCSR(rows2, 1<<(32-x.rowShift2))
+	x.verify4 = newCSR(rows4, 1<<(32-x.rowShift4))
 	x.buildBMPFold()
 	return x
 }
@@ -268,10 +270,11 @@ func (x *keywordIndex) idOf(r rune) uint32 {
 	return x.astralID[r]
 }
 
-// newFilter sizes a bitmap at ~16 bits per entry (false positive rate ~6%),
-// at least 4 KiB so tiny rule sets still filter well.
+// newFilter sizes a bitmap at ~64 bits per entry (false positive rate
+// ~1.5%, 64 KiB for 8k keywords: still cache-resident), at least 4 KiB so
+// tiny rule sets still filter well.
 func newFilter(n int) ([]uint64, uint) {
-	b := bits.Len(uint(n * 16))
+	b := bits.Len(uint(n * 64))
 	if b < 15 {
 		b = 15
 	}
@@ -279,6 +282,12 @@ func newFilter(n int) ([]uint64, uint) {
 		b = 30
 	}
 	return make([]uint64, 1<<b/64), uint(32 - b)
+}
+
+// rowShift gives about two candidate rows per keyword: the top bits of the
+// prefix hash, a coarser cut of the filter slot.
+func rowShift(n int) uint {
+	return uint(32 - max(bits.Len(uint(n*2)), 4))
 }
 
 func setBit(f []uint64, i uint32)       { f[i>>6] |= 1 << (i & 63) }
@@ -467,7 +476,7 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 		}
 		b := ids[i+1]
 		if slot := hash2(a, b) >> x.shift2; m&startsLen2 != 0 && b != 0 && testBit(x.filter2, slot) {
-			for _, k := range x.verify2.row(slot) {
+			for _, k := range x.verify2.row(hash2(a, b) >> x.rowShift2) {
 				if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 					return false
 				}
@@ -476,7 +485,7 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 		if m&startsLen4 != 0 && i+3 < n {
 			h := hash4(a, b, ids[i+2], ids[i+3])
 			if slot := h >> x.shift4; testBit(x.filter4, slot) {
-				for _, k := range x.verify4.row(slot) {
+				for _, k := range x.verify4.row(h >> x.rowShift4) {
 					if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 						return false
 					}
