@@ -192,7 +192,11 @@ func FoldString(s string, t2s bool) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var b strings.Builder
+	return string(t.appendFolded(nil, s)), nil
+}
+
+// appendFolded appends the folded characters of s to out.
+func (t *foldTable) appendFolded(out []rune, s string) []rune {
 	for _, r := range s {
 		e := t.entry(r)
 		switch e >> foldKindShift {
@@ -200,15 +204,13 @@ func FoldString(s string, t2s bool) (string, error) {
 			if p := rune(e & foldPayload); p != 0 {
 				r = p
 			}
-			b.WriteRune(r)
+			out = append(out, r)
 		case foldExpand:
 			p := e & foldPayload
-			for _, x := range t.expansions[p>>5 : p>>5+p&31] {
-				b.WriteRune(x)
-			}
+			out = append(out, t.expansions[p>>5:p>>5+p&31]...)
 		}
 	}
-	return b.String(), nil
+	return out
 }
 
 // loadT2S derives a character-level traditional → simplified map from

@@ -85,20 +85,7 @@ func newKeywordBuilder(t *foldTable) *keywordBuilder {
 // foldKeyword folds a keyword into the characters it is matched as and
 // says why a keyword cannot be used.
 func foldKeyword(t *foldTable, kw string) ([]rune, error) {
-	var folded []rune
-	for _, r := range kw {
-		e := t.entry(r)
-		switch e >> foldKindShift {
-		case foldKeep:
-			if p := rune(e & foldPayload); p != 0 {
-				r = p
-			}
-			folded = append(folded, r)
-		case foldExpand:
-			p := e & foldPayload
-			folded = append(folded, t.expansions[p>>5:p>>5+p&31]...)
-		}
-	}
+	folded := t.appendFolded(nil, kw)
 	switch {
 	case len(folded) == 0:
 		return nil, fmt.Errorf("keyword %q has no letters or digits", kw)
