@@ -462,8 +462,8 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 			continue
 		}
 		b := ids[i+1]
-		if slot := hash2(a, b) >> x.shift2; m&startsLen2 != 0 && b != 0 && testBit(x.filter2, slot) {
-			for _, k := range x.verify2.row(hash2(a, b) >> x.rowShift2) {
+		if h := hash2(a, b); m&startsLen2 != 0 && b != 0 && testBit(x.filter2, h>>x.shift2) {
+			for _, k := range x.verify2.row(h >> x.rowShift2) {
 				if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 					return false
 				}
@@ -471,7 +471,7 @@ func (x *keywordIndex) scan(s *scratch, limit int) bool {
 		}
 		if m&startsLen4 != 0 && i+3 < n {
 			h := hash4(a, b, ids[i+2], ids[i+3])
-			if slot := h >> x.shift4; testBit(x.filter4, slot) {
+			if testBit(x.filter4, h>>x.shift4) {
 				for _, k := range x.verify4.row(h >> x.rowShift4) {
 					if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
 						return false
