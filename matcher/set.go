@@ -45,6 +45,16 @@ func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
 	return s
 }
 
+// maxPooledChars bounds the scratch the pool keeps: one huge text must not
+// pin tens of megabytes for the life of the Set.
+const maxPooledChars = 1 << 20
+
+func (s *Set) putScratch(sc *scratch) {
+	if cap(sc.ids) <= maxPooledChars {
+		s.scratch.Put(sc)
+	}
+}
+
 // Packs describes the packs in the set.
 func (s *Set) Packs() []PackInfo {
 	out := make([]PackInfo, len(s.packs))
@@ -219,7 +229,7 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 		return hits
 	}
 	sc := s.scratch.Get().(*scratch)
-	defer s.scratch.Put(sc)
+	defer s.putScratch(sc)
 	if len(s.kwRules) > 0 {
 		s.keywords.foldInto(text, sc)
 		s.keywords.scan(sc, limit)
