@@ -254,31 +254,36 @@ func normalizeDomainInto(buf *[253]byte, name string) (string, bool) {
 	if len(name) == 0 || len(name) > 253 {
 		return "", false
 	}
-	lower := true
+	// Branch-free case tests: in names with random case (DNS 0x20) an
+	// "is it upper case" branch mispredicts on every other letter.
+	var upper, high byte
 	for i := 0; i < len(name); i++ {
 		c := name[i]
-		if c >= 0x80 {
-			return normalizeIDN(name)
-		}
-		if c >= 'A' && c <= 'Z' {
-			lower = false
-		}
+		upper |= asciiCaseBit[c]
+		high |= c & 0x80
 	}
-	if lower {
+	if high != 0 {
+		return normalizeIDN(name)
+	}
+	if upper == 0 {
 		return name, true
 	}
 	if buf == nil {
 		return strings.ToLower(name), true
 	}
 	for i := 0; i < len(name); i++ {
-		c := name[i]
-		if c >= 'A' && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		buf[i] = c
+		buf[i] = name[i] | asciiCaseBit[name[i]]
 	}
 	return unsafe.String(&buf[0], len(name)), true
 }
+
+// asciiCaseBit is 0x20 for 'A'..'Z' (c|0x20 lower-cases them), 0 elsewhere.
+var asciiCaseBit = func() (t [256]byte) {
+	for c := 'A'; c <= 'Z'; c++ {
+		t[c] = 0x20
+	}
+	return t
+}()
 
 var idnProfile = idna.New(idna.MapForLookup(), idna.Transitional(false), idna.StrictDomainName(false))
 

@@ -86,6 +86,10 @@ func readList(r io.Reader, file, format string, emit func(listEntry, int)) ([]Li
 	}
 	var problems []LineError
 	br := bufio.NewReaderSize(r, 64<<10)
+	// One callback for the whole file: a closure made per line escapes
+	// (parse is a func value) and costs an allocation per rule.
+	var cur int
+	emitCur := func(e listEntry) { emit(e, cur) }
 	for lineNo := 1; ; lineNo++ {
 		raw, err := readLine(br)
 		if len(raw) > maxLineBytes {
@@ -93,8 +97,8 @@ func readList(r io.Reader, file, format string, emit func(listEntry, int)) ([]Li
 		} else if len(raw) > 0 {
 			line := cleanLine(raw, lineNo == 1)
 			if line != "" && !strings.HasPrefix(line, comment) && !(format == FormatAdblock && strings.HasPrefix(line, "[")) {
-				n := lineNo
-				warn, perr := parse(line, func(e listEntry) { emit(e, n) })
+				cur = lineNo
+				warn, perr := parse(line, emitCur)
 				if perr != nil {
 					problems = append(problems, LineError{File: file, Line: lineNo, Reason: perr.Error()})
 				} else if warn != "" {
@@ -254,7 +258,7 @@ func checkDomain(s string) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("empty domain")
 	}
-	if _, err := netip.ParseAddr(s); err == nil {
+	if isIPAddr(s) {
 		return "", fmt.Errorf("%q is an IP address, not a domain", s)
 	}
 	if strings.Contains(s, "://") || strings.ContainsAny(s, "/ \t") {
@@ -264,10 +268,11 @@ func checkDomain(s string) (string, error) {
 	if !ok {
 		return "", fmt.Errorf("%q is not a valid domain name", s)
 	}
-	if _, err := netip.ParseAddr(d); err == nil {
+	if isIPAddr(d) {
 		return "", fmt.Errorf("%q is an IP address, not a domain", s)
 	}
-	for _, label := range strings.Split(d, ".") {
+	for rest := d; ; { // labels, as strings.Split would give them, without its slice
+		label, tail, more := strings.Cut(rest, ".")
 		if label == "" {
 			return "", fmt.Errorf("%q has an empty label", s)
 		}
@@ -280,6 +285,20 @@ func checkDomain(s string) (string, error) {
 				return "", fmt.Errorf("%q contains %q, not allowed in a domain name", s, c)
 			}
 		}
+		if !more {
+			break
+		}
+		rest = tail
 	}
 	return d, nil
+}
+
+// isIPAddr is netip.ParseAddr(s) == nil without building ParseAddr's error
+// for the usual case, a name with letters in it.
+func isIPAddr(s string) bool {
+	if strings.IndexByte(s, ':') < 0 && strings.Trim(s, "0123456789.") != "" {
+		return false // not IPv6, and not only digits and dots: not IPv4
+	}
+	_, err := netip.ParseAddr(s)
+	return err == nil
 }

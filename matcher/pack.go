@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/campusguard/campusguard/internal/event"
@@ -316,7 +317,9 @@ func (p *compiledPack) problem(file uint16, line int, reason string) {
 
 // ruleID is FILE:LINE as written in hits.
 func (p *compiledPack) ruleID(file uint16, line uint32) string {
-	return fmt.Sprintf("%s:%d", p.files[file], line)
+	var buf [96]byte // one allocation, the string; Sprintf also boxes both arguments
+	b := append(append(buf[:0], p.files[file]...), ':')
+	return string(strconv.AppendUint(b, uint64(line), 10))
 }
 
 func readLimited(fsys fs.FS, name string, limit int64) ([]byte, error) {
