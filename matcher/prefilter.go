@@ -106,15 +106,7 @@ func requiredLiterals(re *syntax.Regexp) []string {
 		}
 		return best
 	case syntax.OpAlternate:
-		var out []string
-		for _, sub := range re.Sub {
-			l := requiredLiterals(sub)
-			if l == nil || len(out)+len(l) > maxPrefilterLits {
-				return nil
-			}
-			out = append(out, l...)
-		}
-		return dedupe(out)
+		return unionOf(re.Sub, requiredLiterals)
 	}
 	return nil
 }
@@ -128,15 +120,7 @@ func exactStrings(re *syntax.Regexp) []string {
 	case syntax.OpCapture:
 		return exactStrings(re.Sub[0])
 	case syntax.OpAlternate:
-		var out []string
-		for _, sub := range re.Sub {
-			l := exactStrings(sub)
-			if l == nil || len(out)+len(l) > maxPrefilterLits {
-				return nil
-			}
-			out = append(out, l...)
-		}
-		return dedupe(out)
+		return unionOf(re.Sub, exactStrings)
 	case syntax.OpConcat:
 		out := []string{""}
 		for _, sub := range re.Sub {
@@ -151,6 +135,20 @@ func exactStrings(re *syntax.Regexp) []string {
 		return out
 	}
 	return nil
+}
+
+// unionOf collects f of every alternative; nil when one has none or the
+// union exceeds maxPrefilterLits.
+func unionOf(subs []*syntax.Regexp, f func(*syntax.Regexp) []string) []string {
+	var out []string
+	for _, sub := range subs {
+		l := f(sub)
+		if l == nil || len(out)+len(l) > maxPrefilterLits {
+			return nil
+		}
+		out = append(out, l...)
+	}
+	return dedupe(out)
 }
 
 // crossProduct concatenates every a with every b, or returns nil when that

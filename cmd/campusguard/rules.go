@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/campusguard/campusguard/matcher"
 	"github.com/campusguard/campusguard/rules"
@@ -59,10 +58,4 @@ func location(p matcher.LineError) string {
 		return p.File
 	}
 	return fmt.Sprintf("%s:%d", p.File, p.Line)
-}
-
-// globAny reports whether a glob pattern matches any file.
-func globAny(pattern string) (bool, error) {
-	m, err := filepath.Glob(pattern)
-	return len(m) > 0, err
 }

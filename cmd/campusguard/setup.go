@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/campusguard/campusguard/internal/config"
@@ -97,4 +98,10 @@ func anyPackExists(patterns []string) bool {
 		}
 	}
 	return false
+}
+
+// globAny reports whether a glob pattern matches any file.
+func globAny(pattern string) (bool, error) {
+	m, err := filepath.Glob(pattern)
+	return len(m) > 0, err
 }
