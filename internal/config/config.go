@@ -62,6 +62,10 @@ type Capture struct {
 	Files      []string `yaml:"files"` // pcap or pcapng
 	BPF        string   `yaml:"bpf"`
 	Workers    int      `yaml:"workers"`
+	// FlowMemoryMB caps each worker's flow table (tracked handshakes and
+	// their buffered bytes); the least recently seen flows go first.
+	FlowMemoryMB int      `yaml:"flow_memory_mb"`
+	FlowIdle     Duration `yaml:"flow_idle"` // a flow not seen this long is forgotten
 }
 
 // DNS configures the embedded DNS server.
@@ -130,7 +134,7 @@ func Default() Config {
 		},
 		// Empty rather than nil lists, so that defaults, a parsed "[]" and
 		// Dump all agree.
-		Capture:  Capture{Interfaces: []string{}, Files: []string{}, Workers: 2},
+		Capture:  Capture{Interfaces: []string{}, Files: []string{}, Workers: 2, FlowMemoryMB: 64, FlowIdle: Duration(time.Minute)},
 		Hitlog:   Hitlog{URL: "chdb:///var/lib/campusguard/hits"},
 		State:    State{Path: "/var/lib/campusguard/state.db"},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},

@@ -23,7 +23,7 @@ func TestDefault(t *testing.T) {
 			TraditionalToSimplified: true,
 			MaxHitsPerText:          256,
 		},
-		Capture:  Capture{Workers: 2},
+		Capture:  Capture{Workers: 2, FlowMemoryMB: 64, FlowIdle: Duration(time.Minute)},
 		Hitlog:   Hitlog{URL: "chdb:///var/lib/campusguard/hits"},
 		State:    State{Path: "/var/lib/campusguard/state.db"},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},

@@ -25,6 +25,8 @@ capture:
   files: [/tmp/a.pcap]
   bpf: "udp port 53 or tcp port 443"
   workers: 8
+  flow_memory_mb: 128
+  flow_idle: 2m
 dns:
   corefile: /etc/campusguard/Corefile
 hitlog:
@@ -59,10 +61,12 @@ func fullConfig() Config {
 			MaxHitsPerText: 10,
 		},
 		Capture: Capture{
-			Interfaces: []string{"eth0", "eth1"},
-			Files:      []string{"/tmp/a.pcap"},
-			BPF:        "udp port 53 or tcp port 443",
-			Workers:    8,
+			Interfaces:   []string{"eth0", "eth1"},
+			Files:        []string{"/tmp/a.pcap"},
+			BPF:          "udp port 53 or tcp port 443",
+			Workers:      8,
+			FlowMemoryMB: 128,
+			FlowIdle:     Duration(2 * time.Minute),
 		},
 		DNS:     DNS{Corefile: "/etc/campusguard/Corefile"},
 		Hitlog:  Hitlog{URL: "clickhouse://cg:secret@ch1:9000/campusguard"},

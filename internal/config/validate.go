@@ -50,6 +50,12 @@ func (c Config) check() []*problem {
 
 	noEmpty(add, "capture.interfaces", c.Capture.Interfaces)
 	noEmpty(add, "capture.files", c.Capture.Files)
+	if n := c.Capture.FlowMemoryMB; n < 1 || n > 1<<20 {
+		add("capture.flow_memory_mb", "must be between 1 and %d, got %d", 1<<20, n)
+	}
+	if d := c.Capture.FlowIdle; d < Duration(time.Second) {
+		add("capture.flow_idle", "must be at least 1s, got %s", d)
+	}
 	if n := c.Capture.Workers; n < 1 || n > 256 {
 		add("capture.workers", "must be between 1 and 256, got %d", n)
 	}

@@ -81,7 +81,13 @@ type Event struct {
 	DstPort uint16    `json:"dst_port,omitempty"`
 	Name    string    `json:"name,omitempty"`  // DNS qname, SNI or HTTP Host
 	QType   string    `json:"qtype,omitempty"` // DNS only
-	URL     string    `json:"url,omitempty"`   // HTTP request target or post URL
+	RCode   string    `json:"rcode,omitempty"` // DNS responses only
+	// DNS responses: the CNAME chain the answer followed and the addresses
+	// it ended in, so a permitted name that resolves through a blocked
+	// CNAME still hits.
+	CNAMEs  []string `json:"cnames,omitempty"`
+	Answers []string `json:"answers,omitempty"`
+	URL     string   `json:"url,omitempty"` // HTTP request target or post URL
 
 	// Post fields.
 	PostID string `json:"id,omitempty"`
@@ -146,6 +152,7 @@ func (s *Severity) UnmarshalText(b []byte) error {
 // Field names the part of an event a hit was found in.
 const (
 	FieldName  = "name"
+	FieldCNAME = "cname" // a target in Event.CNAMEs; offsets are into that name
 	FieldURL   = "url"
 	FieldTitle = "title"
 	FieldText  = "text"
