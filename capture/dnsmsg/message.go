@@ -79,14 +79,14 @@ func (m *Message) Unpack(b []byte) error {
 		} else {
 			_, off, err = readName(nil, b, off, false)
 		}
+		if err == nil && off+4 > len(b) {
+			err = ErrShort
+		}
 		if err != nil {
 			if i == 0 {
-				m.QName = m.QName[:0]
+				m.QName = m.QName[:0] // a question without its type is no question
 			}
 			return fail(SectionQuestion, i, err)
-		}
-		if off+4 > len(b) {
-			return fail(SectionQuestion, i, ErrShort)
 		}
 		if i == 0 {
 			m.QType = binary.BigEndian.Uint16(b[off:])
