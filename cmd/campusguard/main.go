@@ -38,7 +38,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run everything the config enables: capture, DNS, API, console, alerts", notYet("serve", 9)},
-		{"scan", "read pcap/pcapng files and print the events that hit a rule", notYet("scan", 4)},
+		{"scan", "read pcap/pcapng files and print the events that hit a rule", runScan},
 		{"match", "match one text a line from stdin against rule packs", runMatch},
 		{"rules", "rules check PACK...: report every bad rule line", runRules},
 		{"migrate", "create or upgrade the hit store schema", notYet("migrate", 6)},

@@ -52,9 +52,20 @@ func (t *tableWriter) Write(ev *event.Event) error {
 	if ev.Frame > 0 {
 		where = fmt.Sprintf("frame %d", ev.Frame)
 	}
+	if len(ev.Hits) == 0 { // scan --events, match --all
+		context := ev.Name
+		if ev.URL != "" {
+			context += " " + ev.URL
+		}
+		if ev.Kind == event.KindPost {
+			context = head(ev.Text, 2*snippetRunes)
+		}
+		_, err := fmt.Fprintf(t.tw, "%s\t%s\t-\t-\t-\t-\t-\t%s\n", where, ev.Kind, strings.TrimSpace(context))
+		return err
+	}
 	for i, h := range ev.Hits {
 		_, err := fmt.Fprintf(t.tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
-			where, ev.Kind, h.Pack, h.Rule, h.Category, h.Severity, h.Action, Snippet(fieldText(ev, h.Field), ev.Hits, i, snippetRunes))
+			where, ev.Kind, h.Pack, h.Rule, h.Category, h.Severity, h.Action, Snippet(fieldText(ev, h), ev.Hits, i, snippetRunes))
 		if err != nil {
 			return err
 		}
@@ -64,16 +75,34 @@ func (t *tableWriter) Write(ev *event.Event) error {
 
 func (t *tableWriter) Flush() error { return t.tw.Flush() }
 
-func fieldText(ev *event.Event, field string) string {
-	switch field {
+func fieldText(ev *event.Event, h event.Hit) string {
+	switch h.Field {
 	case event.FieldName:
 		return ev.Name
 	case event.FieldURL:
 		return ev.URL
 	case event.FieldTitle:
 		return ev.Title
+	case event.FieldCNAME:
+		for _, c := range ev.CNAMEs {
+			if strings.Contains(c, h.Match) {
+				return c
+			}
+		}
 	}
 	return ev.Text
+}
+
+// head returns the first n characters of text on one line.
+func head(text string, n int) string {
+	text = strings.Join(strings.Fields(text), " ")
+	for i := range text {
+		if n == 0 {
+			return text[:i] + "…"
+		}
+		n--
+	}
+	return text
 }
 
 // Markers around a highlighted span: not 【】, which Chinese posts use
