@@ -262,7 +262,7 @@ func (s *Stream) parseHead(h []byte, fn func(*Request)) error {
 				continue
 			}
 			if !folded {
-				s.scratch = append(s.scratch[:0], value...)
+				s.scratch = append(s.scratch[:0], trimSpace(value)...)
 				folded = true
 			}
 			s.scratch = append(s.scratch, ' ')
@@ -275,8 +275,7 @@ func (s *Stream) parseHead(h []byte, fn func(*Request)) error {
 		}
 		name, value, folded = nil, nil, false
 		if colon := bytes.IndexByte(line, ':'); colon > 0 {
-			name = bytes.TrimRight(line[:colon], " \t")
-			value = trimSpace(line[colon+1:])
+			name, value = line[:colon], line[colon+1:] // trimmed in field, if wanted
 		}
 		// A line without a colon is not a field; it is skipped.
 	}
@@ -319,6 +318,13 @@ type headers struct {
 // field interprets one header field. A folded value lives in s.scratch,
 // which the next folded field overwrites, so a folded Host is copied.
 func (s *Stream) field(h *headers, name, value []byte, folded bool) {
+	name = trimSpace(name) // whitespace before the colon is tolerated
+	switch len(name) {
+	case len("host"), len("content-length"), len("transfer-encoding"):
+	default:
+		return // most fields: nothing to do
+	}
+	value = trimSpace(value)
 	switch {
 	case equalFold(name, "host"):
 		if h.hostSeen {
@@ -388,6 +394,7 @@ func (s *Stream) feedChunkSize(p []byte) (int, error) {
 			} else {
 				s.state = stateChunkData
 				s.remaining = s.chunkSize
+				s.sawCR = false // now tracks the CRLF after the data
 			}
 			return i + 1, nil
 		}
@@ -473,7 +480,16 @@ func cutLine(b []byte) (line, rest []byte) {
 	return line, rest
 }
 
-func trimSpace(b []byte) []byte { return bytes.Trim(b, " \t") }
+// trimSpace drops leading and trailing spaces and tabs.
+func trimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[0] == ' ' || b[0] == '\t') {
+		b = b[1:]
+	}
+	for len(b) > 0 && (b[len(b)-1] == ' ' || b[len(b)-1] == '\t') {
+		b = b[:len(b)-1]
+	}
+	return b
+}
 
 func isHTTP1(p []byte) bool {
 	return len(p) == 8 && string(p[:7]) == "HTTP/1." && p[7] >= '0' && p[7] <= '9'

@@ -13,7 +13,9 @@ import (
 // req is a Request copied out of the callback.
 type req struct{ Method, Target, Host, Proto string }
 
-func (r req) String() string { return fmt.Sprintf("%s %s %s Host=%q", r.Method, r.Target, r.Proto, r.Host) }
+func (r req) String() string {
+	return fmt.Sprintf("%s %s %s Host=%q", r.Method, r.Target, r.Proto, r.Host)
+}
 
 // run feeds chunks to s and returns the requests and the first error.
 func run(s *Stream, chunks ...[]byte) ([]req, error) {
@@ -57,6 +59,12 @@ var streamTests = []struct {
 		"0\r\nX-Sum: 42\r\nX-Other: GET / HTTP/1.1\r\n\r\n" +
 		"GET /after HTTP/1.1\r\nHost: up.example\r\n\r\n",
 	want: []req{{"POST", "/upload", "up.example", "HTTP/1.1"}, {"GET", "/after", "up.example", "HTTP/1.1"}},
+}, {
+	name: "chunked, plain size lines",
+	in: "POST /c HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n" +
+		"4\r\nwiki\r\n5\r\npedia\r\nE\r\n in\r\n\r\nchunks.\r\n0\r\n\r\n" +
+		"GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
+	want: []req{{"POST", "/c", "h", "HTTP/1.1"}, {"GET", "/next", "h", "HTTP/1.1"}},
 }, {
 	name: "chunked with bare LF, no trailers",
 	in: "PUT /x HTTP/1.1\nHost: h\ntransfer-encoding: chunked\n\n" +
@@ -318,5 +326,18 @@ func TestStreamNoAllocs(t *testing.T) {
 	feed() // grow the buffers
 	if n := testing.AllocsPerRun(100, feed); n != 0 {
 		t.Errorf("Feed allocates %v times per connection", n)
+	}
+}
+
+func TestMethods(t *testing.T) {
+	for _, m := range methods {
+		if !isMethod([]byte(m)) || !methodPrefix([]byte(m+" /")) || !methodPrefix([]byte(m[:1])) || len(m) > maxMethod {
+			t.Errorf("method %q not accepted", m)
+		}
+	}
+	for _, bad := range []string{"", "GE", "get", "GETS", "PRI", "HTTP/1.1", "BASELINE-CONTROLX"} {
+		if isMethod([]byte(bad)) {
+			t.Errorf("isMethod(%q) = true", bad)
+		}
 	}
 }
