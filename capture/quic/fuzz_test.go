@@ -87,6 +87,7 @@ func FuzzCryptoStream(f *testing.F) {
 	f.Fuzz(func(t *testing.T, msg, ops []byte) {
 		var cs CryptoStream
 		have := make([]bool, MaxCryptoStream)
+		prefix := 0 // the model's contiguous prefix; only Reset shrinks it
 		for len(ops) >= 5 {
 			flag := ops[0]
 			off := uint64(ops[1])<<8 | uint64(ops[2])
@@ -95,6 +96,7 @@ func FuzzCryptoStream(f *testing.F) {
 			if flag&0x40 != 0 {
 				cs.Reset()
 				clear(have)
+				prefix = 0
 				continue
 			}
 			if flag&0x80 != 0 {
@@ -116,7 +118,6 @@ func FuzzCryptoStream(f *testing.F) {
 				}
 			}
 			got, complete := cs.Hello()
-			prefix := 0
 			for prefix < len(have) && have[prefix] {
 				prefix++
 			}
