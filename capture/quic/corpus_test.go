@@ -23,13 +23,13 @@ func nastyDatagrams(tb testing.TB) map[string]openCase {
 	hello := quicClientHello(tb, "corpus.example")
 	s := sealer{version: Version1, dcid: []byte("corpus-dcid")}
 	first, second := s.twoDatagrams(tb, hello)
-	hs := sealer{version: Version1, dcid: s.dcid, typ: 0b10}.seal(tb, 0, []byte{framePing}, 0)
+	zeroRTT := sealer{version: Version1, dcid: s.dcid, typ: 0b01}.seal(tb, 0, []byte{framePing}, 0)
 	rfc := unhex(tb, rfc9001ClientInitial)
 	flipped := append([]byte{}, rfc...)
 	flipped[100] ^= 0x01
 
 	return map[string]openCase{
-		"v1-pq-coalesced-with-0rtt": {in: bytes.Join([][]byte{first, hs, second}, nil)},
+		"v1-pq-coalesced-with-0rtt": {in: bytes.Join([][]byte{first, zeroRTT, second}, nil)},
 		"v2-rfc-truncated-in-tag":   {in: unhex(tb, rfc9369ClientInitial)[:1190]},
 		"v1-rfc-bit-flip":           {in: flipped},
 		"length-overruns":           {in: unhex(tb, "c0000000010000004400aabb")},
