@@ -263,8 +263,8 @@ func (w *Worker) holdSegment(f *flow, seq uint32, data []byte) {
 			return // the same segment again
 		}
 	}
-	w.flows.buffered += int64(len(data))
 	seg := segment{seq: seq, data: append([]byte(nil), data...)}
+	w.flows.buffered += int64(cap(seg.data))
 	f.ooo = append(f.ooo, segment{})
 	copy(f.ooo[at+1:], f.ooo[at:])
 	f.ooo[at] = seg
