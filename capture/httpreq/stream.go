@@ -172,6 +172,16 @@ func (s *Stream) feedHead(p []byte, fn func(*Request)) (int, error) {
 		return len(p), nil
 	}
 
+	if !s.methodOK {
+		// Check the method before the length, as for a head within p.
+		var start [maxMethod + 1]byte
+		n := copy(start[:], s.head)
+		n += copy(start[n:], p)
+		if !methodPrefix(start[:n]) {
+			return 0, ErrNotHTTP
+		}
+		s.methodOK = bytes.IndexByte(start[:n], ' ') >= 0
+	}
 	end, lastLine := headEnd(s.head[s.lineStart:], p)
 	take := len(p)
 	if end >= 0 {
@@ -182,12 +192,6 @@ func (s *Stream) feedHead(p []byte, fn func(*Request)) (int, error) {
 	}
 	old := len(s.head)
 	s.head = append(s.head, p[:take]...)
-	if !s.methodOK {
-		if !methodPrefix(s.head) {
-			return 0, ErrNotHTTP
-		}
-		s.methodOK = bytes.IndexByte(s.head, ' ') >= 0
-	}
 	if end < 0 {
 		if lastLine >= 0 {
 			s.lineStart = old + lastLine
@@ -453,7 +457,7 @@ func (s *Stream) feedTrailer(p []byte) (int, error) {
 		}
 		seg := p[i : i+j]
 		total := s.lineLen + len(seg)
-		blank := total == 0 || (total == 1 && (s.lineCR || seg[0] == '\r'))
+		blank := total == 0 || (total == 1 && (s.lineCR || (len(seg) == 1 && seg[0] == '\r')))
 		if s.trailerLen += len(seg) + 1; s.trailerLen > s.maxHead() {
 			return 0, ErrTooLong
 		}

@@ -72,6 +72,10 @@ var streamTests = []struct {
 		"DELETE /x HTTP/1.1\nHost: h\n\n",
 	want: []req{{"PUT", "/x", "h", "HTTP/1.1"}, {"DELETE", "/x", "h", "HTTP/1.1"}},
 }, {
+	name: "one-byte trailer lines",
+	in:   "POST / HTTP/1.0\nTransfer-Encoding: chunked\n\n0\nX\n\r\n\nGET /next HTTP/1.0\n\n",
+	want: []req{{"POST", "/", "", "HTTP/1.0"}, {"GET", "/next", "", "HTTP/1.0"}},
+}, {
 	name: "Transfer-Encoding wins over Content-Length",
 	in: "POST / HTTP/1.1\r\nHost: h\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" +
 		"GET /next HTTP/1.1\r\nHost: h\r\n\r\n",
