@@ -8,7 +8,7 @@ import (
 	"github.com/campusguard/campusguard/capture/tlshello"
 )
 
-var fuzzSealer = sealer{version: Version1, dcid: []byte("fuzzdcid")}
+var fuzzSealer = sealer{version: Version1, dcid: []byte("fuzzdcid"), padFront: true}
 
 func FuzzOpen(f *testing.F) {
 	hello := quicClientHello(f, "fuzz.example")
@@ -30,7 +30,7 @@ func FuzzOpen(f *testing.F) {
 			if len(in) > 1500 {
 				return
 			}
-			d = fuzzSealer.seal(t, 0, in, 0)
+			d = fuzzSealer.seal(t, 0, in, MinInitialDatagram)
 		}
 		orig := append([]byte{}, d...)
 		var o Opener

@@ -45,7 +45,16 @@ var (
 	// ErrMalformed is wrapped by every error about a packet or payload
 	// that breaks the framing; the wrapping error says what and where.
 	ErrMalformed = errors.New("quic: malformed packet")
+
+	// errSmallDatagram is static so that rejecting undersized Initials,
+	// the cheap filter in front of key derivation, does not allocate.
+	errSmallDatagram = fmt.Errorf("%w: Initial packet in a datagram of fewer than %d bytes (RFC 9000 §14.1)", ErrMalformed, MinInitialDatagram)
 )
+
+// MinInitialDatagram is the smallest UDP payload that may carry a client
+// Initial (RFC 9000 §14.1). Smaller ones are rejected before any key is
+// derived, which keeps junk and snaplen-truncated packets cheap.
+const MinInitialDatagram = 1200
 
 // Info describes the long-header packets of one datagram.
 type Info struct {
@@ -88,7 +97,8 @@ type Opener struct {
 // short-header packet ends the walk. The datagram is not modified.
 //
 // ErrNotQUIC comes back, without allocating, when the first packet is not a
-// long header of version 1 or 2. A datagram of such packets without a client
+// long header of version 1 or 2; a client Initial in a datagram shorter than
+// MinInitialDatagram is an error before any key is derived. A datagram of such packets without a client
 // Initial gives Info.Initials == 0 and no error. On an error after the first
 // packet, fn has already seen the CRYPTO frames of the packets before it.
 func (o *Opener) Open(datagram []byte, fn func(offset uint64, data []byte)) (Info, error) {
@@ -123,6 +133,9 @@ func (o *Opener) Open(datagram []byte, fn func(offset uint64, data []byte)) (Inf
 		// RFC 9000 §12.2: coalesced packets with another DCID are not part
 		// of this connection; neither is a change of version.
 		if h.initial && h.version == info.Version && bytes.Equal(h.dcid, info.DCID) {
+			if len(datagram) < MinInitialDatagram {
+				return info, errSmallDatagram
+			}
 			if err := o.openInitial(rest[:h.end], h, fn); err != nil {
 				if err == ErrDecrypt {
 					return info, err

@@ -96,13 +96,31 @@ func TestRFCServerInitialsDoNotOpen(t *testing.T) {
 	for _, s := range []string{rfc9001ServerInitial, rfc9369ServerInitial} {
 		var o Opener
 		called := false
-		info, err := o.Open(unhex(t, s), func(uint64, []byte) { called = true })
+		info, err := o.Open(padDatagram(unhex(t, s)), func(uint64, []byte) { called = true })
 		if err != ErrDecrypt || called {
 			t.Errorf("server Initial: err %v, fn called %v; want ErrDecrypt, no call", err, called)
 		}
 		if info.Version == 0 || len(info.SCID) != 8 {
 			t.Errorf("server Initial: info %+v should still describe the header", info)
 		}
+	}
+}
+
+// padDatagram pads d with zeros to MinInitialDatagram bytes, as a sender
+// pads a short packet's datagram (zeros read as a short header and end the
+// walk).
+func padDatagram(d []byte) []byte {
+	return append(d, make([]byte, max(0, MinInitialDatagram-len(d)))...)
+}
+
+func TestSmallDatagramRejectedBeforeKeys(t *testing.T) {
+	d := sealer{version: Version1, dcid: []byte("small-dg")}.seal(t, 0, []byte{framePing}, 0)
+	var o Opener
+	if _, err := o.Open(d, nil); !errors.Is(err, ErrMalformed) || o.aead != nil {
+		t.Errorf("%d-byte datagram: err %v, keys derived %v", len(d), err, o.aead != nil)
+	}
+	if _, err := o.Open(padDatagram(d), nil); err != nil {
+		t.Errorf("padded to %d: %v", MinInitialDatagram, err)
 	}
 }
 
@@ -287,9 +305,8 @@ func TestDisallowedFrames(t *testing.T) {
 		{"CONNECTION_CLOSE truncated", []byte{0x1c, 0x00}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			// minLen 0: the sealer pads with PADDING only when too short for
-			// a sample, so the bad frame is at the end where it must be.
-			d := sealer{version: Version1, dcid: []byte("frames!!")}.seal(t, 0, tt.payload, 0)
+			// Padding in front keeps the bad frame at the end of the packet.
+			d := sealer{version: Version1, dcid: []byte("frames!!"), padFront: true}.seal(t, 0, tt.payload, MinInitialDatagram)
 			var o Opener
 			_, err := o.Open(d, nil)
 			if !errors.Is(err, ErrMalformed) {
@@ -334,12 +351,17 @@ func TestMalformedHeaders(t *testing.T) {
 		{"token length truncated", "c0000000010000"},
 		{"token overruns", "c000000001000005aa"},
 		{"length truncated", "c00000000100000040"},
-		{"length overruns", "c0000000010000004400aabb"},
+		{"length overruns", "c0000000010000004fffaabb"},
 		{"too short for sample", "c00000000100000005000000000000"},
+		{"small datagram", "c0000000010000000500000000000000000000000000000000000000000000000000000000"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			var o Opener
-			_, err := o.Open(unhex(t, tt.d), nil)
+			d := unhex(t, tt.d)
+			if tt.name != "small datagram" {
+				d = padDatagram(d) // so the header, not the size, is what fails
+			}
+			_, err := o.Open(d, nil)
 			if !errors.Is(err, ErrMalformed) {
 				t.Errorf("err %v, want ErrMalformed", err)
 			}
@@ -403,7 +425,7 @@ func TestZeroAllocsSteadyState(t *testing.T) {
 	if a := testing.AllocsPerRun(100, run); a != 0 {
 		t.Errorf("%v allocs per hello, want 0", a)
 	}
-	server := unhex(t, rfc9001ServerInitial)
+	server := padDatagram(unhex(t, rfc9001ServerInitial))
 	if a := testing.AllocsPerRun(100, func() { _, _ = o.Open(server, nil) }); a != 0 {
 		t.Errorf("%v allocs per undecryptable Initial, want 0", a)
 	}

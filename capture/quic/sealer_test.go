@@ -21,6 +21,9 @@ type sealer struct {
 	pnLen   int // 1..4; 4 when 0
 	typ     byte
 	keysFor []byte // derive keys from this DCID instead of dcid, when set
+	// padFront puts the PADDING before the payload, so that a frame under
+	// test stays last in the packet.
+	padFront bool
 }
 
 // seal returns one protected packet with the given packet number carrying
@@ -64,9 +67,15 @@ func (s sealer) seal(tb testing.TB, pn uint64, payload []byte, minLen int) []byt
 	}
 	// Pad so the packet reaches minLen and leaves room for the sample.
 	lengthFieldLen := 2
-	body := append([]byte{}, payload...)
-	for len(hdr)+lengthFieldLen+pnLen+len(body)+tagLen < minLen || pnLen+len(body)+tagLen < sampleOff+sampleLen {
-		body = append(body, framePadding)
+	pad := 0
+	for len(hdr)+lengthFieldLen+pnLen+len(payload)+pad+tagLen < minLen || pnLen+len(payload)+pad+tagLen < sampleOff+sampleLen {
+		pad++
+	}
+	var body []byte
+	if s.padFront {
+		body = append(make([]byte, pad), payload...)
+	} else {
+		body = append(append([]byte{}, payload...), make([]byte, pad)...)
 	}
 	length := pnLen + len(body) + tagLen
 	if length >= 1<<14 {
