@@ -51,7 +51,8 @@ type Message struct {
 // the first are skipped, answers are read up to MaxRecords, the authority and
 // additional sections are not read. If an answer record is malformed, Unpack
 // stops there, keeps the records read before it and returns an *Error naming
-// the record; any other error leaves the fields read so far.
+// the record. If the header or the first question is malformed, the header
+// fields read are kept and QName is empty.
 func (m *Message) Unpack(b []byte) error {
 	m.reset()
 	if len(b) < headerLen {
