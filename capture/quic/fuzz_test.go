@@ -84,10 +84,15 @@ func FuzzCryptoStream(f *testing.F) {
 	f.Add(rfcHello, []byte{0, 0, 50, 0, 10, 0x40, 0, 0, 0, 0, 0, 0, 0, 0, 60, 0x80, 0, 1, 0, 1})
 	f.Add(quicClientHello(f, "fuzz.example"), []byte{0, 4, 0, 2, 0, 0, 0, 0, 4, 0, 0, 0, 20, 0xff, 0xff})
 
+	// Scratch reused across inputs (a fuzz worker runs one at a time), so
+	// an execution costs what the ops touch, not 128 KiB of allocation.
+	have := make([]bool, MaxCryptoStream)
+	scratch := make([]byte, 1<<16)
 	f.Fuzz(func(t *testing.T, msg, ops []byte) {
 		var cs CryptoStream
-		have := make([]bool, MaxCryptoStream)
 		prefix := 0 // the model's contiguous prefix; only Reset shrinks it
+		touched := 0
+		defer func() { clear(have[:touched]) }()
 		for len(ops) >= 5 {
 			flag := ops[0]
 			off := uint64(ops[1])<<8 | uint64(ops[2])
@@ -95,15 +100,16 @@ func FuzzCryptoStream(f *testing.F) {
 			ops = ops[5:]
 			if flag&0x40 != 0 {
 				cs.Reset()
-				clear(have)
-				prefix = 0
+				clear(have[:touched])
+				prefix, touched = 0, 0
 				continue
 			}
 			if flag&0x80 != 0 {
 				off <<= flag & 0x3f
 			}
 			// Data comes from msg where it has bytes there, else zeros.
-			data := make([]byte, n)
+			data := scratch[:n]
+			clear(data)
 			if off < uint64(len(msg)) {
 				copy(data, msg[off:])
 			}
@@ -112,10 +118,11 @@ func FuzzCryptoStream(f *testing.F) {
 			if (err == nil) != fits {
 				t.Fatalf("Add(%d, %d bytes) = %v; fits %v", off, n, err, fits)
 			}
-			if err == nil {
+			if err == nil && n > 0 {
 				for i := range n {
 					have[int(off)+i] = true
 				}
+				touched = max(touched, int(off)+n)
 			}
 			got, complete := cs.Hello()
 			for prefix < len(have) && have[prefix] {
