@@ -97,10 +97,11 @@ type Opener struct {
 // short-header packet ends the walk. The datagram is not modified.
 //
 // ErrNotQUIC comes back, without allocating, when the first packet is not a
-// long header of version 1 or 2; a client Initial in a datagram shorter than
-// MinInitialDatagram is an error before any key is derived. A datagram of such packets without a client
-// Initial gives Info.Initials == 0 and no error. On an error after the first
-// packet, fn has already seen the CRYPTO frames of the packets before it.
+// long header of version 1 or 2. Long-header packets none of which is a client
+// Initial give Info.Initials == 0 and no error. A client Initial in a
+// datagram shorter than MinInitialDatagram is rejected (ErrMalformed) before
+// any key is derived. On an error after the first packet, fn has already seen
+// the CRYPTO frames of the packets before it.
 func (o *Opener) Open(datagram []byte, fn func(offset uint64, data []byte)) (Info, error) {
 	var info Info
 	if len(datagram) < 7 || datagram[0]&0x80 == 0 {
