@@ -60,7 +60,8 @@ func nastyStreams(tb testing.TB) map[string]streamCase {
 		"reset-then-late-byte": {rfcHello, []byte{0, 0, 0, 0, 200, 0x40, 0, 0, 0, 0, 0, 0, 100, 0, 4}},
 		"word-edges":           {rfcHello, []byte{0, 0, 64, 0, 64, 0, 0, 0, 0, 63, 0, 0, 63, 0, 1}},
 		"announces-more":       {[]byte{1, 0xff, 0xff, 0xff}, []byte{0, 0, 0, 0, 4}},
-		"grow-after-reset":     {rfcHello, []byte{0, 0x80, 0, 0x10, 0, 0x40, 0, 0, 0, 0, 0, 0, 0, 0x10, 0}},
+		"grow-after-reset":     {rfcHello, []byte{0x20, 0x80, 0, 0x10, 0, 0x40, 0, 0, 0, 0, 0x20, 0, 0, 0x10, 0}},
+		"fill-to-limit":        {rfcHello, []byte{0x20, 0, 1, 0xff, 0xff, 0, 0, 0, 0, 1}},
 	}
 }
 

@@ -76,7 +76,8 @@ func FuzzOpen(f *testing.F) {
 // FuzzCryptoStream adds slices of msg at the offsets ops names, in that
 // order, and checks the reassembled prefix against a byte-by-byte model.
 // Each op is 5 bytes: a flag, a 16-bit offset and a 16-bit length. Flag bit
-// 0x80 shifts the offset far out (past the limit); 0x40 resets the stream.
+// 0x80 shifts the offset far out (past the limit), 0x40 resets the stream,
+// 0x20 lets the length exceed 2047.
 func FuzzCryptoStream(f *testing.F) {
 	rfcHello := unhex(f, rfcClientHello)
 	f.Add(rfcHello, []byte{0, 0, 0, 0, 241})
@@ -98,6 +99,9 @@ func FuzzCryptoStream(f *testing.F) {
 			off := uint64(ops[1])<<8 | uint64(ops[2])
 			n := int(ops[3])<<8 | int(ops[4])
 			ops = ops[5:]
+			if flag&0x20 == 0 {
+				n %= 2048 // mostly frame-sized pieces; 0x20 allows up to 64 KiB
+			}
 			if flag&0x40 != 0 {
 				cs.Reset()
 				clear(have[:touched])
