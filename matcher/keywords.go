@@ -8,7 +8,8 @@ import (
 
 // The keyword index is a filter-and-verify design (the idea behind
 // Hyperscan's FDR, shrunk to what Go does well): text is folded into a
-// sequence of small character ids (0 for any character no keyword uses), and
+// sequence of small character ids (0 for any non-ASCII character no keyword
+// uses; ASCII letters and digits are their own ids), and
 // at each position a couple of bit tests in cache-resident bitmaps decide
 // whether any keyword can start there. Only the few positions that pass are
 // verified against the candidate keywords. Keywords are grouped by length so
@@ -54,8 +55,13 @@ type keywordIndex struct {
 	kwEdges []uint8 // bit0: first char is ASCII alnum, bit1: last char is; such ends need a word boundary
 	kwRefs  [][]int32
 
-	filter2, filter4     []uint64 // bitmaps over hashed prefixes
-	shift2, shift4       uint
+	// pairs has two bits per slot of a 2-character prefix hash: a 2–3
+	// character keyword starts with such a pair, a ≥4 character one does.
+	// One load decides both; filter4 is tested only where the pair passed.
+	pairs                []uint64
+	pairShift            uint
+	filter4              []uint64 // bitmap over hashed 4-character prefixes
+	shift4               uint
 	rowShift2, rowShift4 uint // candidate rows: fewer than filter bits, to keep them small
 	// Candidates to verify, in compressed rows: keywords of one character
 	// by id, of 2–3 and ≥4 characters by the filter slot of their prefix
@@ -118,8 +124,15 @@ func (b *keywordBuilder) build() *keywordIndex {
 		fold:     b.fold,
 		bmpID:    make([]uint32, 0x10000),
 		astralID: map[rune]uint32{},
-		first:    []uint8{0},
+		first:    make([]uint8, 128),
 		kwRefs:   b.refs,
+	}
+	// ASCII letters and digits have fixed ids, their folded byte, so the
+	// scan's ASCII path needs no lookup; ids 1–127 are reserved for them.
+	for c := 0; c < 128; c++ {
+		if asciiFold[c] == byte(c) {
+			x.bmpID[c] = uint32(c)
+		}
 	}
 	n2, n4 := 0, 0
 	for _, kw := range b.kws {
@@ -131,7 +144,7 @@ func (b *keywordBuilder) build() *keywordIndex {
 		}
 	}
 	var rows1, rows2, rows4 []csrItem
-	x.filter2, x.shift2 = newFilter(n2)
+	x.pairs, x.pairShift = newPairFilter(n2 + n4)
 	x.filter4, x.shift4 = newFilter(n4)
 	x.rowShift2, x.rowShift4 = rowShift(n2), rowShift(n4)
 	for i, kw := range b.kws {
@@ -154,17 +167,18 @@ func (b *keywordBuilder) build() *keywordIndex {
 		switch {
 		case len(ids) == 1:
 			x.first[ids[0]] |= startsLen1
-			rows1 = append(rows1, csrItem{ids[0], k})
+			rows1 = append(rows1, csrItem{ids[0], k, 0})
 		case len(ids) < 4:
 			x.first[ids[0]] |= startsLen2
 			h := hash2(ids[0], ids[1])
-			setBit(x.filter2, h>>x.shift2)
-			rows2 = append(rows2, csrItem{h >> x.rowShift2, k})
+			x.setPair(h, 1)
+			rows2 = append(rows2, csrItem{h >> x.rowShift2, k, h})
 		default:
 			x.first[ids[0]] |= startsLen4
+			x.setPair(hash2(ids[0], ids[1]), 2)
 			h := hash4(ids[0], ids[1], ids[2], ids[3])
 			setBit(x.filter4, h>>x.shift4)
-			rows4 = append(rows4, csrItem{h >> x.rowShift4, k})
+			rows4 = append(rows4, csrItem{h >> x.rowShift4, k, h})
 		}
 	}
 	x.verify1 = newCSR(rows1, len(x.first))
@@ -175,18 +189,26 @@ func (b *keywordBuilder) build() *keywordIndex {
 }
 
 // csr holds rows of keyword numbers: row r is items[start[r]:start[r+1]].
+// Each item keeps the full prefix hash of its keyword, so most keywords
+// that only share the row are rejected without reading the keyword.
 type csr struct {
 	start []uint32
-	items []int32
+	items []csrEntry
+}
+
+type csrEntry struct {
+	kw int32
+	h  uint32
 }
 
 type csrItem struct {
 	row uint32
 	kw  int32
+	h   uint32
 }
 
 func newCSR(items []csrItem, rows int) csr {
-	c := csr{start: make([]uint32, rows+1), items: make([]int32, len(items))}
+	c := csr{start: make([]uint32, rows+1), items: make([]csrEntry, len(items))}
 	for _, it := range items {
 		c.start[it.row+1]++
 	}
@@ -195,13 +217,13 @@ func newCSR(items []csrItem, rows int) csr {
 	}
 	next := append([]uint32(nil), c.start[:rows]...)
 	for _, it := range items {
-		c.items[next[it.row]] = it.kw
+		c.items[next[it.row]] = csrEntry{it.kw, it.h}
 		next[it.row]++
 	}
 	return c
 }
 
-func (c *csr) row(r uint32) []int32 { return c.items[c.start[r]:c.start[r+1]] }
+func (c *csr) row(r uint32) []csrEntry { return c.items[c.start[r]:c.start[r+1]] }
 
 const (
 	bmpFoldAlnShift = 29
@@ -271,6 +293,26 @@ func newFilter(n int) ([]uint64, uint) {
 	return make([]uint64, 1<<b/64), uint(32 - b)
 }
 
+// newPairFilter sizes the pair filter at 8–16 slots per keyword (two bits
+// each: 32 KiB for 10k keywords, so it stays in the L1 cache), at least 16k
+// slots. A false pass costs a 4-character filter test or a row lookup.
+func newPairFilter(n int) ([]uint64, uint) {
+	b := min(max(bits.Len(uint(n*8)), 14), 30)
+	return make([]uint64, 1<<b/32), uint(32 - b)
+}
+
+// setPair sets bit (1: 2–3 characters, 2: ≥4) in the slot of pair hash h.
+func (x *keywordIndex) setPair(h uint32, bit uint64) {
+	s := h >> x.pairShift
+	x.pairs[s>>5] |= bit << (s & 31 * 2)
+}
+
+// pairBits returns the two bits of pair hash h's slot.
+func pairBits(pairs []uint64, shift uint, h uint32) uint32 {
+	s := h >> shift
+	return uint32(pairs[s>>5]>>(s&31*2)) & 3
+}
+
 // rowShift gives about two candidate rows per keyword: the top bits of the
 // prefix hash, a coarser cut of the filter slot.
 func rowShift(n int) uint {
@@ -289,22 +331,47 @@ func hash4(a, b, c, d uint32) uint32 {
 	return h * 0x27D4EB2F
 }
 
+// A folded character is packed into one uint64: its id in the low 24 bits
+// (there are fewer than 2^24 characters), its flags in the next 8 and the
+// byte offset of the original rune in the high 32. One store per character.
+const (
+	chIDBits     = 24
+	chIDMask     = 1<<chIDBits - 1
+	chStartShift = 32
+)
+
+func chID(c uint64) uint32   { return uint32(c) & chIDMask }
+func chFlags(c uint64) uint8 { return uint8(c >> chIDBits) }
+func chStart(c uint64) int   { return int(c >> chStartShift) }
+
+// Positions wait in the filter pipeline (pend, a nibble of startsLen* bits
+// per position, newest in the low nibble) until the characters their
+// filters hash have been folded: one for the 2-character filter, three for
+// the 4-character one.
+const (
+	// The pair test of the position before this one: clears its startsLen2
+	// and startsLen4 bits (bits 5 and 6) unless the pair filter has them.
+	pendPair = (startsLen2 | startsLen4) << 4
+	pendLen4 = startsLen4 << 12 // the 4-character test of the position three back
+	pendOut  = 0xF000           // the position three back is decided
+	pendKeep = 0xFFF
+)
+
 // scratch holds one text's folded form; pooled so scans do not allocate.
 type scratch struct {
-	ids   []uint32
-	start []int32 // byte offset of the original rune
-	flags []uint8
-	// cand lists the positions where a keyword may start: a character some
-	// keyword starts with, not inside an ASCII word (a keyword starting
-	// there starts with an ASCII letter or digit, which needs a boundary).
-	cand    []int32
+	chars []uint64 // packed folded characters
+	// pending lists, in text order, the positions that passed the filters
+	// (pos<<3 | startsLen* bits still to verify): a character some keyword
+	// starts with, not inside an ASCII word (a keyword starting there starts
+	// with an ASCII letter or digit, which needs a boundary), whose prefix
+	// hash is in the filter.
+	pending []uint64
 	matches []keywordMatch
 	runs    [2]digitRun // the detectors' work space
-
 }
 
 // asciiFold maps ASCII letters and digits to their folded byte, all else
-// (and every byte ≥ 0x80) to 0.
+// (and every byte ≥ 0x80) to 0. The folded byte is also the character's id.
 var asciiFold = func() (t [256]byte) {
 	for c := '0'; c <= '9'; c++ {
 		t[c] = byte(c)
@@ -315,178 +382,296 @@ var asciiFold = func() (t [256]byte) {
 	return t
 }()
 
-// foldInto folds text into s, mapping characters to ids. The four slices
-// live in locals during the loop, so their headers stay in registers instead
-// of being reloaded and stored through s on every append.
-func (x *keywordIndex) foldInto(text string, s *scratch) {
-	ids, start, flags, cand := s.ids[:0], s.start[:0], s.flags[:0], s.cand[:0]
-	t, first := x.fold, x.first
-	var gap uint8
-	prevAln := false // the previous folded character is an ASCII letter or digit
+// scan folds text into s and finds the keyword occurrences in it, at most
+// limit of them, in s.matches. It returns false when it stopped at the limit.
+//
+// Folding and filtering are one pass: each folded character is stored once
+// and pushed through the filter pipeline (pend), so a position is tested as
+// soon as the characters its prefix hash needs are known; only positions
+// that pass are verified, after the pass, against the stored characters.
+// The hot cases (ASCII, BMP runes with a one-character fold) are inline
+// here; the rest goes through foldSlow and push, which do the same.
+func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
+	chars, pending := s.chars[:0], s.pending[:0]
+	s.matches = s.matches[:0]
+	first, bmpFold := x.first, x.bmpFold
+	pairs, f4, psh, sh4 := x.pairs, x.filter4, x.pairShift, x.shift4
+	var (
+		pend    uint32
+		gap     uint8
+		prevAln bool // the previous folded character is an ASCII letter or digit
+	)
 	for i := 0; i < len(text); {
-		c := text[i]
-		if c < utf8.RuneSelf {
-			switch {
-			case c >= 'a' && c <= 'z' || c >= '0' && c <= '9':
-			case c >= 'A' && c <= 'Z':
-				c += 'a' - 'A'
-			default:
+		var (
+			id   uint32
+			fl   uint8
+			size int
+			aln  bool
+		)
+		if c := text[i]; c < utf8.RuneSelf {
+			if c = asciiFold[c]; c == 0 {
 				gap = flagGap
 				i++
 				continue
 			}
-			id := x.bmpID[c]
-			if first[id] != 0 && (gap != 0 || !prevAln) {
-				cand = append(cand, int32(len(ids)))
-			}
-			ids = append(ids, id)
-			start = append(start, int32(i))
-			flags = append(flags, gap|flagASCIIAln|1<<flagWidthShift)
-			gap, prevAln = 0, true
-			// The rest of an ASCII word: no candidates, no gaps.
-			for i++; i < len(text); i++ {
-				c = asciiFold[text[i]]
-				if c == 0 {
-					break
+			id, fl, size, aln = uint32(c), flagASCIIAln|1<<flagWidthShift, 1, true
+		} else {
+			var r rune
+			if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
+				// Three bytes: all of CJK. Inline, as DecodeRuneInString's
+				// slow path is a call per character; overlong forms and
+				// surrogates take the checked path below.
+				r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
+				if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
+					r, size = utf8.DecodeRuneInString(text[i:])
 				}
-				ids = append(ids, x.bmpID[c])
-				start = append(start, int32(i))
-				flags = append(flags, flagASCIIAln|1<<flagWidthShift)
-			}
-			continue
-		}
-		var (
-			r    rune
-			size int
-		)
-		if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
-			// Three bytes: all of CJK. Inline, as DecodeRuneInString's slow
-			// path is a call per character; overlong forms and surrogates
-			// take the checked path below.
-			r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
-			if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
+			} else {
 				r, size = utf8.DecodeRuneInString(text[i:])
 			}
-		} else {
-			r, size = utf8.DecodeRuneInString(text[i:])
-		}
-		if r < 0x10000 {
 			// One lookup gives the kind and, for kept runes, the id.
-			if e := x.bmpFold[r]; e>>foldKindShift == foldKeep {
-				id, aln := e&bmpFoldID, e>>bmpFoldAlnShift&1 != 0
-				if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
-					cand = append(cand, int32(len(ids)))
-				}
-				ids = append(ids, id)
-				start = append(start, int32(i))
-				flags = append(flags, gap|uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift)
-				gap, prevAln = 0, aln
-				i += size
-				continue
-			} else if e>>foldKindShift == foldSep {
+			e := uint32(foldExpand << foldKindShift) // astral runes: the slow path
+			if r < 0x10000 {
+				e = bmpFold[r]
+			}
+			switch e >> foldKindShift {
+			case foldKeep:
+				id, aln = e&bmpFoldID, e>>bmpFoldAlnShift&1 != 0
+				fl = uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln | uint8(size)<<flagWidthShift
+			case foldSep:
 				gap = flagGap
 				i += size
 				continue
-			} else if e>>foldKindShift == foldIgnore {
+			case foldIgnore:
 				i += size
+				continue
+			default:
+				st := foldState{chars: chars, pending: pending, pend: pend, gap: gap, prevAln: prevAln}
+				x.foldSlow(&st, r, i, size)
+				chars, pending, pend, gap, prevAln = st.chars, st.pending, st.pend, st.gap, st.prevAln
+				i += size
+				if n := len(chars) - 1; len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars <= n {
+					var ok bool
+					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
+						s.chars, s.pending = chars, pending
+						return false
+					}
+				}
 				continue
 			}
 		}
-		e := t.entry(r)
-		switch e >> foldKindShift {
-		case foldKeep:
-			if p := rune(e & foldPayload); p != 0 {
-				r = p
-			}
-			id, aln := x.idOf(r), isASCIIAlnum(r)
-			if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
-				cand = append(cand, int32(len(ids)))
-			}
-			fl := gap
-			if aln {
-				fl |= flagASCIIAln
-			}
-			ids = append(ids, id)
-			start = append(start, int32(i))
-			flags = append(flags, fl|uint8(size)<<flagWidthShift)
-			gap, prevAln = 0, aln
-		case foldSep:
-			gap = flagGap
-		case foldExpand:
-			p := e & foldPayload
-			exp := t.expansions[p>>5 : p>>5+p&31]
-			for j, er := range exp {
-				fl := gap
-				if j > 0 {
-					fl |= flagExpCont
-				}
-				if j < len(exp)-1 {
-					fl |= flagExpMore
-				}
-				id, aln := x.idOf(er), isASCIIAlnum(er)
-				if aln {
-					fl |= flagASCIIAln
-				}
-				if first[id] != 0 && (gap != 0 || !prevAln || !aln) {
-					cand = append(cand, int32(len(ids)))
-				}
-				ids = append(ids, id)
-				start = append(start, int32(i))
-				flags = append(flags, fl|uint8(size)<<flagWidthShift)
-				gap, prevAln = 0, aln
-			}
+		m := first[id]
+		if prevAln && aln {
+			m &= -gap // inside an ASCII word unless separators came between (gap is 0 or 1)
 		}
-		i += size
-	}
-	s.ids, s.start, s.flags, s.cand = ids, start, flags, cand
-}
-
-// scan finds keyword occurrences in the folded text, at most limit of them.
-// It returns false when it stopped at the limit.
-func (x *keywordIndex) scan(s *scratch, limit int) bool {
-	s.matches = s.matches[:0]
-	ids, first := s.ids, x.first
-	n := len(ids)
-	for _, c := range s.cand {
-		i := int(c)
-		a := ids[i]
-		m := first[a]
-		if m&startsLen1 != 0 {
-			for _, k := range x.verify1.row(a) {
-				if !x.emit(s, k, i, i+1, limit) {
-					return false
-				}
+		n := len(chars)
+		chars = append(chars, uint64(id)|uint64(fl|gap)<<chIDBits|uint64(i)<<chStartShift)
+		if pend = pend<<4 | uint32(m); pend&^0xF != 0 {
+			// As in push.
+			if pend&pendPair != 0 {
+				pend &^= (^pairBits(pairs, psh, hash2(chID(chars[n-1]), id)) & 3) << 5
 			}
-		}
-		if i+1 >= n {
-			continue
-		}
-		b := ids[i+1]
-		if h := hash2(a, b); m&startsLen2 != 0 && b != 0 && testBit(x.filter2, h>>x.shift2) {
-			for _, k := range x.verify2.row(h >> x.rowShift2) {
-				if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
-					return false
-				}
+			if pend&pendLen4 != 0 && !testBit(f4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>sh4) {
+				pend &^= pendLen4
 			}
-		}
-		if m&startsLen4 != 0 && i+3 < n {
-			h := hash4(a, b, ids[i+2], ids[i+3])
-			if testBit(x.filter4, h>>x.shift4) {
-				for _, k := range x.verify4.row(h >> x.rowShift4) {
-					if l := int(x.kwLen[k]); i+l <= n && x.equal(k, ids[i:i+l]) && !x.emit(s, k, i, i+l, limit) {
+			if pend&pendOut != 0 {
+				pending = append(pending, uint64(n-3)<<3|uint64(pend>>12))
+				if int(pending[0]>>3)+MaxKeywordChars <= n {
+					var ok bool
+					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
+						s.chars, s.pending = chars, pending
 						return false
 					}
 				}
 			}
+			pend &= pendKeep
+		}
+		gap, prevAln = 0, aln
+		i += size
+		if !aln {
+			continue
+		}
+		// The rest of an ASCII word: no gaps, no new candidates.
+		for ; i < len(text); i++ {
+			c := asciiFold[text[i]]
+			if c == 0 {
+				break
+			}
+			id := uint32(c)
+			n := len(chars)
+			chars = append(chars, uint64(id)|(flagASCIIAln|1<<flagWidthShift)<<chIDBits|uint64(i)<<chStartShift)
+			if pend != 0 {
+				pend <<= 4
+				if pend&pendPair != 0 {
+					pend &^= (^pairBits(pairs, psh, hash2(chID(chars[n-1]), id)) & 3) << 5
+				}
+				if pend&pendLen4 != 0 && !testBit(f4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>sh4) {
+					pend &^= pendLen4
+				}
+				if pend&pendOut != 0 {
+					pending = append(pending, uint64(n-3)<<3|uint64(pend>>12))
+					if int(pending[0]>>3)+MaxKeywordChars <= n {
+						var ok bool
+						if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
+							s.chars, s.pending = chars, pending
+							return false
+						}
+					}
+				}
+				pend &= pendKeep
+			}
 		}
 	}
-	return true
+	// The last three positions are still in the pipeline: none of them
+	// has the four characters a 4-character prefix needs, the last one not
+	// the two of a 2-character prefix.
+	n := len(chars)
+	for back := 3; back >= 1; back-- {
+		bits := uint8(pend>>(4*(back-1))) & 0xF &^ startsLen4
+		if back == 1 {
+			bits &^= startsLen2
+		}
+		if bits != 0 {
+			pending = append(pending, uint64(n-back)<<3|uint64(bits))
+		}
+	}
+	s.chars = chars
+	pending, ok := x.verify(s, chars, pending, n, limit)
+	s.pending = pending
+	return ok
 }
 
-func (x *keywordIndex) equal(k int32, ids []uint32) bool {
+// foldState is scan's loop state, for the slow path.
+type foldState struct {
+	chars, pending []uint64
+	pend           uint32
+	gap            uint8
+	prevAln        bool
+}
+
+// foldSlow folds a rune the BMP table does not cover in one step: astral
+// runes and multi-rune expansions.
+func (x *keywordIndex) foldSlow(st *foldState, r rune, i, size int) {
+	t := x.fold
+	e := t.entry(r)
+	switch e >> foldKindShift {
+	case foldKeep:
+		if p := rune(e & foldPayload); p != 0 {
+			r = p
+		}
+		aln := isASCIIAlnum(r)
+		var fl uint8
+		if aln {
+			fl = flagASCIIAln
+		}
+		x.push(st, x.idOf(r), fl|uint8(size)<<flagWidthShift, aln, i)
+	case foldSep:
+		st.gap = flagGap
+	case foldExpand:
+		p := e & foldPayload
+		exp := t.expansions[p>>5 : p>>5+p&31]
+		for j, er := range exp {
+			fl := uint8(size) << flagWidthShift
+			if j > 0 {
+				fl |= flagExpCont
+			}
+			if j < len(exp)-1 {
+				fl |= flagExpMore
+			}
+			aln := isASCIIAlnum(er)
+			if aln {
+				fl |= flagASCIIAln
+			}
+			x.push(st, x.idOf(er), fl, aln, i)
+		}
+	}
+}
+
+// push appends one folded character and advances the filter pipeline; scan
+// inlines the same for its hot cases.
+func (x *keywordIndex) push(st *foldState, id uint32, fl uint8, aln bool, start int) {
+	m := x.first[id]
+	if st.gap == 0 && st.prevAln && aln {
+		m = 0 // inside an ASCII word
+	}
+	n := len(st.chars)
+	st.chars = append(st.chars, uint64(id)|uint64(fl|st.gap)<<chIDBits|uint64(start)<<chStartShift)
+	pend := st.pend<<4 | uint32(m)
+	if pend&^0xF != 0 {
+		// The position before this one has its two characters: test the
+		// pair filter.
+		chars := st.chars
+		if pend&pendPair != 0 {
+			pend &^= (^pairBits(x.pairs, x.pairShift, hash2(chID(chars[n-1]), id)) & 3) << 5
+		}
+		// The position three back has its four: test the 4-character
+		// filter. Then that position is decided.
+		if pend&pendLen4 != 0 && !testBit(x.filter4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>x.shift4) {
+			pend &^= pendLen4
+		}
+		if pend&pendOut != 0 {
+			st.pending = append(st.pending, uint64(n-3)<<3|uint64(pend>>12))
+		}
+		pend &= pendKeep
+	}
+	st.pend = pend
+	st.gap, st.prevAln = 0, aln
+}
+
+// verify checks the pending positions up to upto (all of them must have
+// their next MaxKeywordChars characters folded, or be near the text's end)
+// against their candidate keywords, in text order, and records at most
+// limit occurrences in s.matches. It returns the positions still pending,
+// moved to the front, and false when it stopped at the limit. scan calls it
+// every MaxKeywordChars characters or so, while the characters it reads are
+// still in cache.
+func (x *keywordIndex) verify(s *scratch, chars, pending []uint64, upto, limit int) ([]uint64, bool) {
+	n := len(chars)
+	d := 0
+	for ; d < len(pending); d++ {
+		p := pending[d]
+		i, bits := int(p>>3), uint8(p&7)
+		if i > upto {
+			break
+		}
+		a := chID(chars[i])
+		if bits&startsLen1 != 0 {
+			for _, e := range x.verify1.row(a) {
+				if !x.emit(s, chars, e.kw, i, i+1, limit) {
+					return pending, false
+				}
+			}
+		}
+		if bits&startsLen2 != 0 {
+			h := hash2(a, chID(chars[i+1]))
+			for _, e := range x.verify2.row(h >> x.rowShift2) {
+				if e.h != h {
+					continue
+				}
+				if k, l := e.kw, int(x.kwLen[e.kw]); i+l <= n && x.equal(k, chars[i:i+l]) && !x.emit(s, chars, k, i, i+l, limit) {
+					return pending, false
+				}
+			}
+		}
+		if bits&startsLen4 != 0 {
+			h := hash4(a, chID(chars[i+1]), chID(chars[i+2]), chID(chars[i+3]))
+			for _, e := range x.verify4.row(h >> x.rowShift4) {
+				if e.h != h {
+					continue
+				}
+				if k, l := e.kw, int(x.kwLen[e.kw]); i+l <= n && x.equal(k, chars[i:i+l]) && !x.emit(s, chars, k, i, i+l, limit) {
+					return pending, false
+				}
+			}
+		}
+	}
+	return pending[:copy(pending, pending[d:])], true
+}
+
+func (x *keywordIndex) equal(k int32, chars []uint64) bool {
 	kw := x.arena[x.kwOff[k] : x.kwOff[k]+uint32(x.kwLen[k])]
+	chars = chars[:len(kw)]
 	for j := range kw {
-		if kw[j] != ids[j] {
+		if kw[j] != chID(chars[j]) {
 			return false
 		}
 	}
@@ -496,15 +681,15 @@ func (x *keywordIndex) equal(k int32, ids []uint32) bool {
 // emit records a verified occurrence unless it starts or ends inside one
 // original character's expansion (its span would not fold to the keyword)
 // or an ASCII word keyword continues a longer ASCII word.
-func (x *keywordIndex) emit(s *scratch, k int32, i, j, limit int) bool {
-	if s.flags[i]&flagExpCont != 0 || s.flags[j-1]&flagExpMore != 0 {
+func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int) bool {
+	if chFlags(chars[i])&flagExpCont != 0 || chFlags(chars[j-1])&flagExpMore != 0 {
 		return true
 	}
 	edges := x.kwEdges[k]
-	if edges&1 != 0 && i > 0 && s.flags[i]&flagGap == 0 && s.flags[i-1]&flagASCIIAln != 0 {
+	if edges&1 != 0 && i > 0 && chFlags(chars[i])&flagGap == 0 && chFlags(chars[i-1])&flagASCIIAln != 0 {
 		return true
 	}
-	if edges&2 != 0 && j < len(s.ids) && s.flags[j]&flagGap == 0 && s.flags[j]&flagASCIIAln != 0 {
+	if edges&2 != 0 && j < len(chars) && chFlags(chars[j])&(flagGap|flagASCIIAln) == flagASCIIAln {
 		return true
 	}
 	if len(s.matches) >= limit {
@@ -516,6 +701,6 @@ func (x *keywordIndex) emit(s *scratch, k int32, i, j, limit int) bool {
 
 // span turns folded positions into original byte offsets.
 func (s *scratch) span(m keywordMatch) (int, int) {
-	last := m.end - 1
-	return int(s.start[m.start]), int(s.start[last]) + int(s.flags[last]>>flagWidthShift)
+	last := s.chars[m.end-1]
+	return chStart(s.chars[m.start]), chStart(last) + int(chFlags(last)>>flagWidthShift)
 }

@@ -50,7 +50,7 @@ func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
 const maxPooledChars = 1 << 20
 
 func (s *Set) putScratch(sc *scratch) {
-	if cap(sc.ids) <= maxPooledChars {
+	if cap(sc.chars) <= maxPooledChars {
 		s.scratch.Put(sc)
 	}
 }
@@ -231,8 +231,7 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 	sc := s.scratch.Get().(*scratch)
 	defer s.putScratch(sc)
 	if len(s.kwRules) > 0 {
-		s.keywords.foldInto(text, sc)
-		s.keywords.scan(sc, limit)
+		s.keywords.scan(text, sc, limit)
 		for _, m := range sc.matches {
 			start, end := sc.span(m)
 			for _, ref := range s.keywords.kwRefs[m.kw] {
