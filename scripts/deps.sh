@@ -4,7 +4,9 @@
 set -euo pipefail
 
 # Debian packages later components need are listed here as they arrive.
-APT_PACKAGES=(ca-certificates git make)
+# tshark: ground truth for the capture tests; tcpdump: compiles capture.bpf;
+# dnsutils, curl, openssl, iproute2: real clients in the namespace capture test.
+APT_PACKAGES=(ca-certificates git make tshark tcpdump dnsutils curl openssl iproute2)
 
 need_go() {
 	if command -v go >/dev/null 2>&1; then return 1; fi

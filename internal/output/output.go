@@ -52,6 +52,9 @@ func (t *tableWriter) Write(ev *event.Event) error {
 	if ev.Frame > 0 {
 		where = fmt.Sprintf("frame %d", ev.Frame)
 	}
+	if ev.Src != "" {
+		where += " " + ev.Src
+	}
 	if len(ev.Hits) == 0 { // scan --events, match --all
 		context := ev.Name
 		if ev.URL != "" {
