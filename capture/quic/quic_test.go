@@ -488,3 +488,19 @@ func BenchmarkOpenInitial(b *testing.B) {
 		}
 	})
 }
+
+// TestSealerMatchesRFC anchors the test sealer: given the RFC's header
+// fields and frames, it must produce the RFCs' protected packets byte for
+// byte, so packets it makes for the other tests are real client Initials.
+func TestSealerMatchesRFC(t *testing.T) {
+	for _, tt := range []struct {
+		version uint32
+		packet  string
+	}{{Version1, rfc9001ClientInitial}, {Version2, rfc9369ClientInitial}} {
+		s := sealer{version: tt.version, dcid: unhex(t, rfcDCID)}
+		got := s.seal(t, 2, cryptoFrame(0, unhex(t, rfcClientHello)), MinInitialDatagram)
+		if want := unhex(t, tt.packet); !bytes.Equal(got, want) {
+			t.Errorf("version %#x: sealed packet differs from the RFC's\ngot  %x\nwant %x", tt.version, got[:64], want[:64])
+		}
+	}
+}
