@@ -67,22 +67,21 @@ type packetKeys struct {
 	hp  [hpLen]byte
 }
 
-// initialSecrets derives the client and server Initial secrets from the
-// client's first Destination Connection ID (RFC 9001 §5.2). The labels
-// "client in" and "server in" are the same in both versions.
-func initialSecrets(p *versionParams, dcid []byte) (initial, client, server []byte, err error) {
-	initial, err = hkdf.Extract(sha256.New, dcid, p.salt)
+// initialSecret is HKDF-Extract of the client's first Destination Connection
+// ID with the version's salt (RFC 9001 §5.2).
+func initialSecret(p *versionParams, dcid []byte) ([]byte, error) {
+	initial, err := hkdf.Extract(sha256.New, dcid, p.salt)
 	if err != nil {
-		return nil, nil, nil, fmt.Errorf("quic: extracting the initial secret: %w", err)
+		return nil, fmt.Errorf("quic: extracting the initial secret: %w", err)
 	}
-	if client, err = expandLabel(initial, "client in", secretLen); err != nil {
-		return nil, nil, nil, err
-	}
-	if server, err = expandLabel(initial, "server in", secretLen); err != nil {
-		return nil, nil, nil, err
-	}
-	return initial, client, server, nil
+	return initial, nil
 }
+
+// Labels of the two directions' Initial secrets, the same in both versions.
+const (
+	labelClientIn = "client in"
+	labelServerIn = "server in"
+)
 
 // deriveKeys expands one direction's secret into its AEAD key, IV and
 // header-protection key with the version's labels.
@@ -122,7 +121,11 @@ func clientInitialKeys(version uint32, dcid []byte) (packetKeys, error) {
 	if !ok {
 		return packetKeys{}, fmt.Errorf("quic: no Initial keys for version %#x", version)
 	}
-	_, client, _, err := initialSecrets(p, dcid)
+	initial, err := initialSecret(p, dcid)
+	if err != nil {
+		return packetKeys{}, err
+	}
+	client, err := expandLabel(initial, labelClientIn, secretLen)
 	if err != nil {
 		return packetKeys{}, err
 	}

@@ -55,9 +55,14 @@ func TestInitialKeyDerivation(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			initial, client, server, err := initialSecrets(tt.params, unhex(t, rfcDCID))
+			initial, err := initialSecret(tt.params, unhex(t, rfcDCID))
 			if err != nil {
 				t.Fatal(err)
+			}
+			client, err1 := expandLabel(initial, labelClientIn, secretLen)
+			server, err2 := expandLabel(initial, labelServerIn, secretLen)
+			if err1 != nil || err2 != nil {
+				t.Fatal(err1, err2)
 			}
 			check := func(what string, got []byte, want string) {
 				t.Helper()
