@@ -2,6 +2,10 @@ package matcher
 
 import (
 	"fmt"
+	"math/bits"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/campusguard/campusguard/internal/event"
@@ -116,6 +120,52 @@ func TestCheckDomain(t *testing.T) {
 		}
 		if got != tt.want || gotErr != tt.err {
 			t.Errorf("checkDomain(%q) = %q, %q; want %q, %q", tt.in, got, gotErr, tt.want, tt.err)
+		}
+	}
+}
+
+// TestDomainSWAR checks the eight-bytes-at-a-time helpers of the lookup path
+// against byte-by-byte versions on random names of every length.
+func TestDomainSWAR(t *testing.T) {
+	alphabet := "abcXYZ09.-_AZaz@[`{\x7f\x80é"
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := 0; round < 20000; round++ {
+		var b strings.Builder
+		for n := rng.IntN(40); n > 0; n-- {
+			b.WriteByte(alphabet[rng.IntN(len(alphabet))])
+		}
+		if rng.IntN(10) == 0 {
+			b.WriteString(strings.Repeat("A.b", rng.IntN(100)))
+		}
+		name := b.String()
+		trimmed := strings.TrimSuffix(name, ".")
+		ascii := true
+		for i := 0; i < len(trimmed); i++ {
+			ascii = ascii && trimmed[i] < 0x80
+		}
+		var buf [253]byte
+		norm, gotASCII, ok := lowerASCIIDomain(&buf, name)
+		wantOK := len(trimmed) > 0 && len(trimmed) <= 253
+		if ok != wantOK || ok && gotASCII != ascii {
+			t.Fatalf("lowerASCIIDomain(%q): ascii %v ok %v, want %v %v", name, gotASCII, ok, ascii, wantOK)
+		}
+		if ok && ascii && norm != strings.ToLower(trimmed) {
+			t.Fatalf("lowerASCIIDomain(%q) = %q, want %q", name, norm, strings.ToLower(trimmed))
+		}
+		var dots []int
+		for i := 0; i+8 <= len(name); i += 8 {
+			for m := dotBytes(load64(name, i)); m != 0; m &= m - 1 {
+				dots = append(dots, i+bits.TrailingZeros64(m)/8)
+			}
+		}
+		var want []int
+		for i := 0; i < len(name)/8*8; i++ {
+			if name[i] == '.' {
+				want = append(want, i)
+			}
+		}
+		if !slices.Equal(dots, want) {
+			t.Fatalf("dots of %q: %v, want %v", name, dots, want)
 		}
 	}
 }

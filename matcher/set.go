@@ -100,18 +100,11 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 	// the lower-cased name lives in a stack buffer for the index lookups
 	// only, and keywords and regexes (which fold case themselves) see the
 	// name as it is; an IDN is converted on the heap for both.
-	var (
-		lower       [253]byte
-		norm        string
-		ruleText    string
-		ok          bool
-		sameOffsets = isASCII(name)
-	)
-	if sameOffsets {
-		norm, ok = normalizeDomainInto(&lower, name)
-		ruleText = strings.TrimSuffix(name, ".")
-	} else {
-		ruleText, ok = normalizeDomain(name)
+	var lower [253]byte
+	norm, sameOffsets, ok := lowerASCIIDomain(&lower, name) // one pass: ASCII? upper case?
+	ruleText := strings.TrimSuffix(name, ".")
+	if ok && !sameOffsets {
+		ruleText, ok = normalizeIDN(ruleText)
 		norm = ruleText // never the other way round: lower must not escape
 	}
 	if !ok {
@@ -316,13 +309,4 @@ func (p *compiledPack) hit(file uint16, line uint32, match, field string, start,
 		Start:    start,
 		End:      end,
 	}
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
