@@ -93,6 +93,54 @@ type flowTable struct {
 	buffered   int64 // bytes held in buf and ooo across flows
 	stats      *flowStats
 	onEvict    func(*flow) // returns app state to its pool
+	// bufPool keeps freed reassembly buffers, so flows that need one
+	// (split ClientHellos, reordered segments) do not allocate in steady
+	// state.
+	bufPool [][]byte
+	segPool [][]segment
+}
+
+// Buffers from the pool hold a typical split hello; larger ones are left to
+// the GC.
+const (
+	pooledBufSize = 4096
+	bufPoolCap    = 512
+)
+
+// getBuf returns an empty buffer of at least n bytes' capacity.
+func (t *flowTable) getBuf(n int) []byte {
+	if n <= pooledBufSize {
+		if k := len(t.bufPool); k > 0 {
+			b := t.bufPool[k-1]
+			t.bufPool = t.bufPool[:k-1]
+			return b
+		}
+		n = pooledBufSize
+	}
+	return make([]byte, 0, n)
+}
+
+// getSegs returns an empty segment list.
+func (t *flowTable) getSegs() []segment {
+	if k := len(t.segPool); k > 0 {
+		s := t.segPool[k-1]
+		t.segPool = t.segPool[:k-1]
+		return s
+	}
+	return make([]segment, 0, 4)
+}
+
+func (t *flowTable) putSegs(s []segment) {
+	if cap(s) > 0 && len(t.segPool) < bufPoolCap {
+		clear(s[:cap(s)]) // drop references to the buffers
+		t.segPool = append(t.segPool, s[:0])
+	}
+}
+
+func (t *flowTable) putBuf(b []byte) {
+	if cap(b) == pooledBufSize && len(t.bufPool) < bufPoolCap {
+		t.bufPool = append(t.bufPool, b[:0])
+	}
 }
 
 // flowStats are counters the metrics read.
@@ -199,9 +247,12 @@ func (t *flowTable) drop(i int32) {
 // release frees a flow's buffers.
 func (t *flowTable) release(f *flow) {
 	t.buffered -= int64(cap(f.buf))
+	t.putBuf(f.buf)
 	for _, s := range f.ooo {
 		t.buffered -= int64(cap(s.data))
+		t.putBuf(s.data)
 	}
+	t.putSegs(f.ooo)
 	if f.app != nil && t.onEvict != nil {
 		t.onEvict(f)
 	}
@@ -243,13 +294,14 @@ func (t *flowTable) reserve(f *flow, n int) bool {
 // bufAppend appends data to f.buf within the limits.
 func (t *flowTable) bufAppend(f *flow, data []byte) bool {
 	if len(f.buf)+len(data) > cap(f.buf) {
-		grow := max(2*cap(f.buf), len(f.buf)+len(data), 2048)
-		if !t.reserve(f, grow-cap(f.buf)) {
+		nb := t.getBuf(max(2*cap(f.buf), len(f.buf)+len(data)))
+		if !t.reserve(f, cap(nb)-cap(f.buf)) {
+			t.putBuf(nb)
 			return false
 		}
-		nb := make([]byte, len(f.buf), grow)
-		copy(nb, f.buf)
-		t.buffered += int64(grow - cap(f.buf))
+		nb = append(nb, f.buf...)
+		t.buffered += int64(cap(nb) - cap(f.buf))
+		t.putBuf(f.buf)
 		f.buf = nb
 	}
 	f.buf = append(f.buf, data...)

@@ -235,15 +235,17 @@ func (w *Worker) segment(f *flow, seq uint32, data []byte) {
 		if ahead > 0 {
 			break
 		}
-		f.ooo = f.ooo[1:]
+		f.ooo = f.ooo[:copy(f.ooo, f.ooo[1:])] // keep the array's start for the pool
 		w.flows.buffered -= int64(cap(s.data))
 		if int(-ahead) < len(s.data) {
 			rest := s.data[-ahead:]
 			f.nextSeq += uint32(len(rest))
 			w.consume(f, rest)
 		}
+		w.flows.putBuf(s.data)
 	}
-	if len(f.ooo) == 0 {
+	if f.ooo != nil && len(f.ooo) == 0 {
+		w.flows.putSegs(f.ooo)
 		f.ooo = nil
 	}
 }
@@ -263,7 +265,10 @@ func (w *Worker) holdSegment(f *flow, seq uint32, data []byte) {
 			return // the same segment again
 		}
 	}
-	seg := segment{seq: seq, data: append([]byte(nil), data...)}
+	seg := segment{seq: seq, data: append(w.flows.getBuf(len(data)), data...)}
+	if f.ooo == nil {
+		f.ooo = w.flows.getSegs()
+	}
 	w.flows.buffered += int64(cap(seg.data))
 	f.ooo = append(f.ooo, segment{})
 	copy(f.ooo[at+1:], f.ooo[at:])
