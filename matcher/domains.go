@@ -72,7 +72,7 @@ func newDomainIndex(capacity int) *domainIndex {
 		capacity = 16
 	}
 	slots := 1 << bits.Len(uint(capacity*4/3)) // load ≤ 0.75
-	fwords := 1 << bits.Len(uint(capacity/8))  // ~8 filter bits per entry
+	fwords := slots / 8                        // 8 filter bits per slot, as grow keeps it
 	return &domainIndex{
 		seed:    maphash.MakeSeed(),
 		slots:   make([]uint64, slots),

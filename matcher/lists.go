@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"strings"
+	"unsafe"
 )
 
 // Formats of list files a pack can name.
@@ -78,7 +79,9 @@ func (e LineError) Error() string {
 const maxLineBytes = 64 << 10
 
 // readList runs a format's parser over every line of r. Bad lines become
-// LineErrors; the good ones are passed to emit with their line number.
+// LineErrors; the good ones are passed to emit with their line number. An
+// entry's value may point into readList's buffer: it is valid only during
+// the call to emit, which must copy what it keeps (compiledPack.add does).
 func readList(r io.Reader, file, format string, emit func(listEntry, int)) ([]LineError, error) {
 	parse, comment, err := parserFor(format)
 	if err != nil {
@@ -135,12 +138,18 @@ func readLine(br *bufio.Reader) ([]byte, error) {
 }
 
 // cleanLine drops a BOM on the first line, a CR before the newline and
-// surrounding white space.
+// surrounding white space. The result is a view of b, not a copy: a list of
+// a million domains is parsed without a string per line, so it is valid
+// only until the next read (see readList).
 func cleanLine(b []byte, first bool) string {
 	if first {
 		b = bytes.TrimPrefix(b, []byte("\xEF\xBB\xBF"))
 	}
-	return strings.TrimSpace(string(b))
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // stripInlineComment removes " # comment" from domain and hosts lines.

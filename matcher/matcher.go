@@ -107,6 +107,10 @@ func New(opts Options) (*Matcher, *ReloadReport, error) {
 // one event; a reload does not disturb them.
 func (m *Matcher) Set() *Set { return m.current.Load() }
 
+// testHookBeforeSwap, set only by benchmarks, runs in Reload when the new
+// Set is built and the old one is still in force: both are live then.
+var testHookBeforeSwap func()
+
 // Reload rereads every pack. Unchanged packs are reused, a pack that fails
 // keeps its previous version in force, and the new Set replaces the old one
 // atomically.
@@ -137,6 +141,9 @@ func (m *Matcher) Reload() *ReloadReport {
 		rep.Problems = append(rep.Problems, lp.pack.info.Problems...)
 	}
 	set := newSet(packs, m.fold, m.opts.MaxHitsPerText)
+	if testHookBeforeSwap != nil {
+		testHookBeforeSwap()
+	}
 	m.current.Store(set)
 	m.loaded = next
 	rep.Duration = time.Since(began)
@@ -218,7 +225,7 @@ func (m *Matcher) loadOne(sp packSpec, rep *ReloadReport) *loadedPack {
 	}
 	opt := loadOptions{fold: m.fold}
 	if prev != nil {
-		opt.domainHint = prev.pack.info.Domains + prev.pack.info.Domains/8
+		opt.domainHint = prev.pack.info.Domains // loadPack also counts the lines
 	}
 	tracked := &statFS{FS: sp.fsys}
 	p, err := loadPack(tracked, sp.name, opt)
