@@ -61,6 +61,9 @@ type decoder struct {
 	defrag *ip4defrag.IPv4Defragmenter
 }
 
+// errNoParser says a frame came with a first layer no parser starts at.
+var errNoParser = errors.New("no decoder for this link layer")
+
 // errFragment says a frame was an IP fragment that completed nothing yet.
 var errFragment = errors.New("IP fragment held for reassembly")
 
@@ -109,6 +112,9 @@ func (d *decoder) decode(first gopacket.LayerType, frame []byte, p *packet) (gop
 		first = layers.LayerTypeIPv6
 	}
 	parser := d.parsers[first]
+	if parser == nil {
+		return first, errNoParser
+	}
 	err := parser.DecodeLayers(frame, &d.decoded)
 	// The innermost network layer, and a transport layer only after it
 	// (the UDP of a VXLAN tunnel is not the packet's transport).
