@@ -37,7 +37,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run everything the config enables: capture, DNS, API, console, alerts", notYet("serve", 9)},
+		{"serve", "run everything the config enables: capture, DNS, API, console, alerts", runServe},
 		{"scan", "read pcap/pcapng files and print the events that hit a rule", runScan},
 		{"match", "match one text a line from stdin against rule packs", runMatch},
 		{"rules", "rules check PACK...: report every bad rule line", runRules},

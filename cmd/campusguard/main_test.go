@@ -111,7 +111,7 @@ func TestRulesCheckBuiltinIsClean(t *testing.T) {
 }
 
 func TestStubsAndUsage(t *testing.T) {
-	for _, cmd := range []string{"serve", "migrate", "users", "tokens"} {
+	for _, cmd := range []string{"migrate", "users", "tokens"} {
 		code, out, errOut := runCLI(t, "", cmd)
 		if code != exitUsage || out != "" || !strings.Contains(errOut, "not yet built") {
 			t.Errorf("%s: exit %d stdout %q stderr %q", cmd, code, out, errOut)

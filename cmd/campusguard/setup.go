@@ -72,6 +72,10 @@ func loadConfig(flagPath string) (config.Config, error) {
 // newMatcher loads packs: --rules when given, else the config's packs, else
 // (nothing matched on disk) the built-in example packs, with a note.
 func newMatcher(cfg config.Config, flagPacks []string, stderr io.Writer) (*matcher.Matcher, *matcher.ReloadReport, error) {
+	return matcher.New(matcherOptions(cfg, flagPacks, stderr))
+}
+
+func matcherOptions(cfg config.Config, flagPacks []string, stderr io.Writer) matcher.Options {
 	packs := flagPacks
 	if len(packs) == 0 {
 		packs = cfg.Rules.Packs
@@ -80,12 +84,12 @@ func newMatcher(cfg config.Config, flagPacks []string, stderr io.Writer) (*match
 			packs = []string{"builtin"}
 		}
 	}
-	return matcher.New(matcher.Options{
+	return matcher.Options{
 		Packs:                   packs,
 		Builtin:                 rules.FS,
 		TraditionalToSimplified: cfg.Rules.TraditionalToSimplified,
 		MaxHitsPerText:          cfg.Rules.MaxHitsPerText,
-	})
+	}
 }
 
 func anyPackExists(patterns []string) bool {

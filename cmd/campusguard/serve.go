@@ -1,0 +1,187 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/campusguard/campusguard/capture"
+	"github.com/campusguard/campusguard/internal/config"
+	"github.com/campusguard/campusguard/internal/event"
+	"github.com/campusguard/campusguard/internal/output"
+	"github.com/campusguard/campusguard/matcher"
+)
+
+func runServe(args []string, _ io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("serve", "[--config FILE]", stderr)
+	cfgPath := fs.String("config", "", "config file (default /etc/campusguard/campusguard.yaml if it exists)")
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*cfgPath)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return serve(ctx, cfg, stdout, stderr)
+}
+
+// hitQueue is the bounded hand-off from sources to the hit sink: a source
+// never waits for it; what does not fit is counted and dropped.
+type hitQueue struct {
+	ch      chan *event.Event
+	dropped prometheus.Counter
+}
+
+func newHitQueue(reg prometheus.Registerer, size int) *hitQueue {
+	q := &hitQueue{ch: make(chan *event.Event, size), dropped: prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: "campusguard", Subsystem: "pipeline", Name: "dropped_events_total",
+		Help: "Events dropped because the sink queue was full."})}
+	reg.MustRegister(q.dropped)
+	return q
+}
+
+func (q *hitQueue) put(ev *event.Event) {
+	select {
+	case q.ch <- ev:
+	default:
+		q.dropped.Inc()
+	}
+}
+
+// serve runs the components the config enables until ctx ends, starting
+// them in order and stopping them in reverse. Until the hit store lands
+// (issue 6), events with hits go to stdout as NDJSON.
+func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for what, issue := range map[string]int{"dns.corefile": 5, "firewall.nftables": 8} {
+		if (what == "dns.corefile" && cfg.DNS.Corefile != "") || (what == "firewall.nftables" && cfg.Firewall.NFTables.Enabled) {
+			log.Warn("configured but not yet built; ignored", "key", what, "issue", issue)
+		}
+	}
+
+	mopts := matcherOptions(cfg, nil, stderr)
+	mopts.Reload = time.Duration(cfg.Rules.Reload)
+	mopts.Registerer = reg
+	mopts.Logger = log
+	m, rep, err := matcher.New(mopts)
+	if err != nil {
+		return usageErrorf("%w", err)
+	}
+	for _, e := range rep.Failed {
+		log.Error("rule pack", "err", e)
+	}
+	if err := m.Start(ctx); err != nil {
+		return err
+	}
+	defer m.Stop()
+
+	queue := newHitQueue(reg, 65536)
+	sinkDone := make(chan struct{})
+	go func() {
+		defer close(sinkDone)
+		out, _ := output.New(stdout, output.FormatNDJSON)
+		for ev := range queue.ch {
+			if err := out.Write(ev); err != nil {
+				log.Error("write event", "err", err)
+			}
+		}
+	}()
+
+	opts := capture.Options{
+		Sensor: cfg.Sensor.Name,
+		Rules:  m.Set,
+		Flows:  capture.FlowLimits{Memory: int64(cfg.Capture.FlowMemoryMB) << 20, Idle: int64(cfg.Capture.FlowIdle)},
+		Emit:   queue.put,
+	}
+	if cfg.Privacy.Pseudonymize {
+		p, err := capture.LoadPseudonymizer(cfg.Privacy.KeyFile)
+		if err != nil {
+			return usageErrorf("%w", err)
+		}
+		opts.Pseudonyms = p
+	}
+	met := capture.NewMetrics(reg)
+
+	var live *capture.Live
+	if len(cfg.Capture.Interfaces) > 0 {
+		live, err = capture.NewLive(capture.LiveConfig{Interfaces: cfg.Capture.Interfaces, Workers: cfg.Capture.Workers, BPF: cfg.Capture.BPF}, opts, met)
+		if err != nil {
+			return usageErrorf("%w", err)
+		}
+		if err := live.Start(ctx); err != nil {
+			return err
+		}
+		log.Info("capturing", "interfaces", cfg.Capture.Interfaces, "workers", cfg.Capture.Workers)
+	}
+
+	var replay sync.WaitGroup
+	if len(cfg.Capture.Files) > 0 {
+		replay.Add(1)
+		go func() {
+			defer replay.Done()
+			w := capture.NewWorker(opts, met)
+			for _, f := range cfg.Capture.Files {
+				if ctx.Err() != nil {
+					return
+				}
+				if err := capture.ReadFile(f, w, nil); err != nil {
+					log.Error("capture file", "err", err)
+				}
+			}
+			st := w.Stats()
+			log.Info("capture files read", "files", len(cfg.Capture.Files), "summary", st.Summary())
+		}()
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
+	if err != nil {
+		return usageErrorf("http.listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if len(m.Set().Packs()) == 0 {
+			http.Error(w, "no rule packs loaded", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http", "err", err)
+		}
+	}()
+	log.Info("serving", "http", ln.Addr().String(), "packs", len(m.Set().Packs()))
+
+	<-ctx.Done()
+	log.Info("stopping")
+	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdown)
+	if live != nil {
+		live.Stop()
+	}
+	replay.Wait()
+	close(queue.ch)
+	<-sinkDone
+	return nil
+}
