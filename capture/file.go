@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -23,25 +22,43 @@ type packetReader interface {
 }
 
 // ReadFile feeds every frame of a pcap or pcapng file to w, numbering
-// frames from 1 as Wireshark does. progress, when set, is called with the
+// frames from 1 as Wireshark does. The file is mapped into memory, so
+// frames are decoded where they lie. progress, when set, is called with the
 // bytes read so far every few thousand packets. It returns ErrTruncated
 // (wrapped) when the file ends mid-record.
 func ReadFile(path string, w *Worker, progress func(int64)) error {
-	f, err := os.Open(path)
+	data, unmap, err := mapFile(path)
 	if err != nil {
 		return err
 	}
-	defer f.Close()
-	cr := &countingReader{r: f}
-	err = Read(bufio.NewReaderSize(cr, 1<<20), w, func() {
-		if progress != nil {
-			progress(cr.n)
-		}
-	})
-	if err != nil {
+	defer unmap()
+	if err := ReadBytes(data, w, progress); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil
+}
+
+// ReadBytes feeds every frame of a pcap or pcapng capture held in memory
+// to w.
+func ReadBytes(data []byte, w *Worker, progress func(int64)) error {
+	if !isClassicPcap(data) {
+		cr := &countingReader{r: bytes.NewReader(data)}
+		return Read(bufio.NewReaderSize(cr, 1<<20), w, func() {
+			if progress != nil {
+				progress(cr.n)
+			}
+		})
+	}
+	r, err := newPcapReader(data)
+	if err != nil {
+		return err
+	}
+	lt := r.link
+	return readFrames(r, func(gopacket.CaptureInfo) layers.LinkType { return lt }, w, func() {
+		if progress != nil {
+			progress(int64(r.off))
+		}
+	})
 }
 
 // Read feeds every frame of a pcap or pcapng stream to w.
@@ -53,48 +70,43 @@ func Read(r *bufio.Reader, w *Worker, tick func()) error {
 		}
 		return errors.New("too short to be a pcap or pcapng capture")
 	}
-	var (
-		src   packetReader
-		links func(gopacket.CaptureInfo) layers.LinkType
-	)
 	if bytes.Equal(magic, []byte{0x0a, 0x0d, 0x0d, 0x0a}) {
 		ng, err := pcapgo.NewNgReader(r, pcapgo.NgReaderOptions{})
 		if err != nil {
 			return fmt.Errorf("pcapng header: %w", err)
 		}
-		src = ng
-		links = func(ci gopacket.CaptureInfo) layers.LinkType {
+		return readFrames(ng, func(ci gopacket.CaptureInfo) layers.LinkType {
 			if iface, err := ng.Interface(ci.InterfaceIndex); err == nil {
 				return iface.LinkType
 			}
 			return ng.LinkType()
-		}
-	} else {
-		pr, err := pcapgo.NewReader(r)
-		if err != nil {
-			return fmt.Errorf("not a pcap or pcapng capture: %w", err)
-		}
-		src = pr
-		lt := pr.LinkType()
-		links = func(gopacket.CaptureInfo) layers.LinkType { return lt }
+		}, w, tick)
 	}
+	pr, err := pcapgo.NewReader(r)
+	if err != nil {
+		return fmt.Errorf("not a pcap or pcapng capture: %w", err)
+	}
+	lt := pr.LinkType()
+	return readFrames(pr, func(gopacket.CaptureInfo) layers.LinkType { return lt }, w, tick)
+}
+
+// readFrames runs every frame of src through w.
+func readFrames(src packetReader, links func(gopacket.CaptureInfo) layers.LinkType, w *Worker, tick func()) error {
 	var (
 		no       uint64
 		lastLink layers.LinkType = 0xFFFF
 		first    gopacket.LayerType
 		linkErr  error
 	)
+	defer w.Flush()
 	for {
 		data, ci, err := src.ZeroCopyReadPacketData()
 		switch {
 		case err == io.EOF:
-			w.Flush()
 			return nil
 		case errors.Is(err, io.ErrUnexpectedEOF):
-			w.Flush()
 			return fmt.Errorf("after frame %d: %w", no, ErrTruncated)
 		case err != nil:
-			w.Flush()
 			return fmt.Errorf("frame %d: %w", no+1, err)
 		}
 		no++

@@ -151,7 +151,9 @@ func (w *Worker) udp(p *packet, now int64) {
 	switch {
 	case p.sport == 53 || p.dport == 53:
 		w.dnsMessage(p.payload)
-	case len(p.payload) > 0 && p.payload[0]&0xC0 == 0xC0: // QUIC long header
+	case len(p.payload) > 0 && p.payload[0]&0xC0 == 0xC0 && p.sport != 443:
+		// A QUIC long header, not from a server: server Initials do not
+		// open with client keys, and trying costs a key derivation.
 		w.quicDatagram(p, now)
 	}
 }

@@ -1,0 +1,5 @@
+//go:build unix && !linux
+
+package capture
+
+func madviseSequential([]byte) error { return nil }
