@@ -2,10 +2,7 @@ package quic
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/tls"
-	"encoding/binary"
 	"testing"
 )
 
@@ -30,100 +27,16 @@ type sealer struct {
 // payload, padded with PADDING frames to at least minLen bytes.
 func (s sealer) seal(tb testing.TB, pn uint64, payload []byte, minLen int) []byte {
 	tb.Helper()
-	p, ok := paramsFor(s.version)
-	if !ok {
-		tb.Fatalf("sealer: unknown version %#x", s.version)
-	}
-	pnLen := s.pnLen
-	if pnLen == 0 {
-		pnLen = 4
-	}
-	keyDCID := s.dcid
-	if s.keysFor != nil {
-		keyDCID = s.keysFor
-	}
-	k, err := clientInitialKeys(s.version, keyDCID)
+	pkt, err := Sealer{Version: s.version, DCID: s.dcid, SCID: s.scid, Token: s.token, PNLen: s.pnLen,
+		hdrDCID: s.hdrDCID, keysFor: s.keysFor, typ: s.typ, padFront: s.padFront}.Seal(pn, payload, minLen)
 	if err != nil {
-		tb.Fatal(err)
-	}
-	hdrDCID := s.hdrDCID
-	if hdrDCID == nil {
-		hdrDCID = s.dcid
-	}
-	typ := p.typeInitial
-	if s.typ != 0 {
-		typ = s.typ & 3
-	}
-
-	hdr := []byte{0xc0 | typ<<4 | byte(pnLen-1)}
-	hdr = binary.BigEndian.AppendUint32(hdr, s.version)
-	hdr = append(hdr, byte(len(hdrDCID)))
-	hdr = append(hdr, hdrDCID...)
-	hdr = append(hdr, byte(len(s.scid)))
-	hdr = append(hdr, s.scid...)
-	if typ == p.typeInitial {
-		hdr = appendVarint(hdr, uint64(len(s.token)))
-		hdr = append(hdr, s.token...)
-	}
-	// Pad so the packet reaches minLen and leaves room for the sample.
-	lengthFieldLen := 2
-	pad := 0
-	for len(hdr)+lengthFieldLen+pnLen+len(payload)+pad+tagLen < minLen || pnLen+len(payload)+pad+tagLen < sampleOff+sampleLen {
-		pad++
-	}
-	var body []byte
-	if s.padFront {
-		body = append(make([]byte, pad), payload...)
-	} else {
-		body = append(append([]byte{}, payload...), make([]byte, pad)...)
-	}
-	length := pnLen + len(body) + tagLen
-	if length >= 1<<14 {
-		tb.Fatalf("sealer: packet too long")
-	}
-	hdr = append(hdr, 0x40|byte(length>>8), byte(length))
-	pnOff := len(hdr)
-	for i := pnLen - 1; i >= 0; i-- {
-		hdr = append(hdr, byte(pn>>(8*i)))
-	}
-
-	block, _ := aes.NewCipher(k.key[:])
-	aead, _ := cipher.NewGCM(block)
-	nonce := k.iv
-	for i := 0; i < 8; i++ {
-		nonce[ivLen-1-i] ^= byte(pn >> (8 * i))
-	}
-	pkt := aead.Seal(append([]byte{}, hdr...), nonce[:], body, hdr)
-
-	hp, _ := aes.NewCipher(k.hp[:])
-	var mask [16]byte
-	hp.Encrypt(mask[:], pkt[pnOff+sampleOff:pnOff+sampleOff+sampleLen])
-	pkt[0] ^= mask[0] & 0x0f
-	for i := 0; i < pnLen; i++ {
-		pkt[pnOff+i] ^= mask[1+i]
+		tb.Fatalf("sealer: %v", err)
 	}
 	return pkt
 }
 
-func appendVarint(b []byte, v uint64) []byte {
-	switch {
-	case v < 1<<6:
-		return append(b, byte(v))
-	case v < 1<<14:
-		return append(b, 0x40|byte(v>>8), byte(v))
-	case v < 1<<30:
-		return append(b, 0x80|byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	default:
-		return append(b, 0xc0|byte(v>>56), byte(v>>48), byte(v>>40), byte(v>>32), byte(v>>24), byte(v>>16), byte(v>>8), byte(v))
-	}
-}
-
 // cryptoFrame encodes a CRYPTO frame.
-func cryptoFrame(offset uint64, data []byte) []byte {
-	b := appendVarint([]byte{frameCrypto}, offset)
-	b = appendVarint(b, uint64(len(data)))
-	return append(b, data...)
-}
+func cryptoFrame(offset uint64, data []byte) []byte { return CryptoFrame(offset, data) }
 
 // quicClientHello returns the ClientHello crypto/tls sends at the Initial
 // level of a QUIC connection. With the default curve preferences it carries
