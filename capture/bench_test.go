@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 
 	"github.com/campusguard/campusguard/capture/pcapgen"
 	"github.com/campusguard/campusguard/internal/benchclock"
@@ -74,23 +73,8 @@ func BenchmarkDecodeExtract(b *testing.B) {
 // BenchmarkDecodeNonMatching is the zero-allocation case: bulk TCP and DNS
 // for names no rule lists.
 func BenchmarkDecodeNonMatching(b *testing.B) {
-	var buf bytes.Buffer
-	if _, err := pcapgen.Write(&buf, pcapgen.Config{Seed: 43, Packets: 50_000, Names: []string{"www.example.com", "cdn.example.net"},
-		Mix: pcapgen.Mix{DNS: 40, Bulk: 40, TLS: 10, HTTP: 10}}); err != nil {
-		b.Fatal(err)
-	}
-	r, err := pcapgo.NewReader(&buf)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		frames = append(frames, data)
-	}
+	frames := generatedFrames(b, pcapgen.Config{Seed: 43, Packets: 50_000, Names: []string{"www.example.com", "cdn.example.net"},
+		Mix: pcapgen.Mix{DNS: 40, Bulk: 40, TLS: 10, HTTP: 10}})
 	m, _, err := matcher.New(matcher.Options{Packs: []string{"builtin"}, Builtin: rules.FS})
 	if err != nil {
 		b.Fatal(err)

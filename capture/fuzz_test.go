@@ -13,15 +13,16 @@ import (
 	"github.com/campusguard/campusguard/internal/event"
 )
 
-// seedFrames returns frames of a small generated capture with tunnels.
-func seedFrames(f *testing.F, n int) [][]byte {
+// generatedFrames returns the frames of a generated capture.
+func generatedFrames(tb testing.TB, cfg pcapgen.Config) [][]byte {
+	tb.Helper()
 	var buf bytes.Buffer
-	if _, err := pcapgen.Write(&buf, pcapgen.Config{Seed: 21, Packets: n, Tunnels: 0.6}); err != nil {
-		f.Fatal(err)
+	if _, err := pcapgen.Write(&buf, cfg); err != nil {
+		tb.Fatal(err)
 	}
 	r, err := pcapgo.NewReader(&buf)
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	var out [][]byte
 	for {
@@ -37,7 +38,7 @@ func seedFrames(f *testing.F, n int) [][]byte {
 // (recovered panics count as failures here), and every event it yields
 // has a kind and a name or URL.
 func FuzzPacket(f *testing.F) {
-	for _, fr := range seedFrames(f, 300) {
+	for _, fr := range generatedFrames(f, pcapgen.Config{Seed: 21, Packets: 300, Tunnels: 0.6}) {
 		f.Add(uint8(0), fr)
 	}
 	f.Add(uint8(1), []byte{0, 0, 0, 0})

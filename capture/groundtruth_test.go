@@ -1,11 +1,9 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	stdcmp "cmp"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -65,19 +63,8 @@ func namesOf(evs []*event.Event) []seen {
 func writeCapture(t testing.TB, cfg pcapgen.Config) (string, []pcapgen.Truth) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "gen.pcap")
-	f, err := os.Create(path)
+	truth, err := pcapgen.WriteFile(path, cfg)
 	if err != nil {
-		t.Fatal(err)
-	}
-	bw := bufio.NewWriter(f)
-	truth, err := pcapgen.Write(bw, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return path, truth

@@ -70,9 +70,9 @@ type Worker struct {
 	onDNSTCP func([]byte)
 	onCrypto func(uint64, []byte)
 
-	httpPool []*httpreq.Stream
-	dnsPool  []*dnsmsg.TCPStream
-	quicPool []*quic.CryptoStream
+	httpPool pool[httpreq.Stream]
+	dnsPool  pool[dnsmsg.TCPStream]
+	quicPool pool[quic.CryptoStream]
 }
 
 // NewWorker makes a worker; met may be nil.
@@ -83,6 +83,9 @@ func NewWorker(opts Options, met *Metrics) *Worker {
 	if opts.Pseudonyms != nil {
 		w.pseudo = opts.Pseudonyms.clone()
 	}
+	w.httpPool.reset = (*httpreq.Stream).Reset
+	w.dnsPool.reset = (*dnsmsg.TCPStream).Reset
+	w.quicPool.reset = (*quic.CryptoStream).Reset
 	w.onHTTP = w.httpRequest
 	w.onDNSTCP = w.dnsTCPMessage
 	w.onCrypto = func(off uint64, data []byte) {
@@ -290,9 +293,9 @@ func (w *Worker) consume(f *flow, data []byte) {
 		f.state = classify(data, f.key.sport, f.key.dport)
 		switch f.state {
 		case flowHTTP:
-			f.app = w.httpStream()
+			f.app = w.httpPool.get()
 		case flowDNS:
-			f.app = w.dnsStream()
+			f.app = w.dnsPool.get()
 		case flowIgnore:
 			w.giveUp(f)
 			return
@@ -392,7 +395,7 @@ func (w *Worker) quicDatagram(p *packet, now int64) {
 	// Incomplete: decrypt again into a stream that outlives the datagram.
 	f = w.flows.add(&k, now)
 	f.state = flowQUIC
-	cs := w.cryptoStream()
+	cs := w.quicPool.get()
 	f.app = cs
 	w.quicInto(cs, p, f)
 }
@@ -439,54 +442,40 @@ func (w *Worker) quicInto(cs *quic.CryptoStream, p *packet, f *flow) bool {
 
 // --- pools -------------------------------------------------------------------
 
-func (w *Worker) httpStream() *httpreq.Stream {
-	if n := len(w.httpPool); n > 0 {
-		s := w.httpPool[n-1]
-		w.httpPool = w.httpPool[:n-1]
-		return s
-	}
-	return &httpreq.Stream{}
+// pool keeps parsers of finished flows for the next ones, up to poolCap:
+// beyond it they are left to the GC.
+type pool[T any] struct {
+	free  []*T
+	reset func(*T)
 }
 
-func (w *Worker) dnsStream() *dnsmsg.TCPStream {
-	if n := len(w.dnsPool); n > 0 {
-		s := w.dnsPool[n-1]
-		w.dnsPool = w.dnsPool[:n-1]
-		return s
-	}
-	return &dnsmsg.TCPStream{}
-}
-
-func (w *Worker) cryptoStream() *quic.CryptoStream {
-	if n := len(w.quicPool); n > 0 {
-		s := w.quicPool[n-1]
-		w.quicPool = w.quicPool[:n-1]
-		return s
-	}
-	return &quic.CryptoStream{}
-}
-
-// poolCap bounds each pool: parsers beyond it are left to the GC.
 const poolCap = 256
+
+func (p *pool[T]) get() *T {
+	if n := len(p.free); n > 0 {
+		v := p.free[n-1]
+		p.free = p.free[:n-1]
+		return v
+	}
+	return new(T)
+}
+
+func (p *pool[T]) put(v *T) {
+	if len(p.free) < poolCap {
+		p.reset(v)
+		p.free = append(p.free, v)
+	}
+}
 
 // recycle returns a released flow's parser to its pool.
 func (w *Worker) recycle(f *flow) {
 	switch s := f.app.(type) {
 	case *httpreq.Stream:
-		if len(w.httpPool) < poolCap {
-			s.Reset()
-			w.httpPool = append(w.httpPool, s)
-		}
+		w.httpPool.put(s)
 	case *dnsmsg.TCPStream:
-		if len(w.dnsPool) < poolCap {
-			s.Reset()
-			w.dnsPool = append(w.dnsPool, s)
-		}
+		w.dnsPool.put(s)
 	case *quic.CryptoStream:
-		if len(w.quicPool) < poolCap {
-			s.Reset()
-			w.quicPool = append(w.quicPool, s)
-		}
+		w.quicPool.put(s)
 	}
 }
 

@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"math/rand/v2"
@@ -239,23 +238,10 @@ func TestBadCaptureFiles(t *testing.T) {
 // at random and with random bytes flipped, is decoded without a panic
 // escaping, and panics inside are counted rather than crashing.
 func TestMangledFramesNeverPanic(t *testing.T) {
-	path, _ := writeCapture(t, pcapgen.Config{Seed: 6, Packets: 4000, Tunnels: 0.5})
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	r, err := pcapgo.NewReader(bufio.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	w := NewWorker(Options{AllEvents: true, Emit: func(*event.Event) {}}, nil)
-	for no := uint64(1); ; no++ {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
+	for i, data := range generatedFrames(t, pcapgen.Config{Seed: 6, Packets: 4000, Tunnels: 0.5}) {
+		no := uint64(i + 1)
 		for k := 0; k < 4; k++ {
 			m := append([]byte(nil), data[:rng.IntN(len(data)+1)]...)
 			for j := 0; j < 1+rng.IntN(4) && len(m) > 0; j++ {
@@ -332,25 +318,8 @@ func TestIdleFlowsExpire(t *testing.T) {
 // DNS, split and reordered TLS hellos, keep-alive HTTP and bulk TCP alike.
 // (IPv4 fragments are copied for the defragmenter and are left out.)
 func TestSteadyStateAllocations(t *testing.T) {
-	path, _ := writeCapture(t, pcapgen.Config{Seed: 12, Packets: 5000, NoQUIC: true,
+	frames := generatedFrames(t, pcapgen.Config{Seed: 12, Packets: 5000, NoQUIC: true,
 		Names: []string{"www.example.com", "cdn.example.net"}})
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := pcapgo.NewReader(bufio.NewReader(f))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var frames [][]byte
-	for {
-		data, _, err := r.ReadPacketData()
-		if err != nil {
-			break
-		}
-		frames = append(frames, data)
-	}
-	f.Close()
 	m, _, err := matcher.New(matcher.Options{Packs: []string{"builtin"}, Builtin: rules.FS})
 	if err != nil {
 		t.Fatal(err)

@@ -8,11 +8,13 @@
 package pcapgen
 
 import (
+	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -488,4 +490,21 @@ func (g *Generator) filler(n int) []byte {
 	}
 	b[0] = 0x17 // not a handshake record, not an HTTP method
 	return b
+}
+
+// WriteFile writes cfg's capture to path (see Write).
+func WriteFile(path string, cfg Config) ([]Truth, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(f, 1<<20)
+	truth, err := Write(bw, cfg)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return truth, err
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -15,19 +14,10 @@ import (
 func writePcap(t *testing.T, cfg pcapgen.Config) (string, []pcapgen.Truth) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "c.pcap")
-	f, err := os.Create(path)
+	truth, err := pcapgen.WriteFile(path, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	bw := bufio.NewWriter(f)
-	truth, err := pcapgen.Write(bw, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := bw.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
 	return path, truth
 }
 

@@ -33,25 +33,9 @@ func main() {
 }
 
 func run(out, truthPath string, cfg pcapgen.Config) error {
-	f, err := os.Create(out)
-	if err != nil {
+	events, err := pcapgen.WriteFile(out, cfg)
+	if err != nil || truthPath == "" {
 		return err
-	}
-	bw := bufio.NewWriterSize(f, 1<<20)
-	events, err := pcapgen.Write(bw, cfg)
-	if err != nil {
-		f.Close()
-		return err
-	}
-	if err := bw.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if truthPath == "" {
-		return nil
 	}
 	tf, err := os.Create(truthPath)
 	if err != nil {
