@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,8 +211,8 @@ func classify(b []byte, sport, dport uint16) uint8 {
 	switch {
 	case sport == 53 || dport == 53:
 		return flowDNS
-	case len(b) >= 3 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4:
-		return flowTLS
+	case len(b) >= 6 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4 && b[5] == 1:
+		return flowTLS // a handshake record starting a ClientHello (a ServerHello is 2)
 	case looksLikeHTTP(b):
 		return flowHTTP
 	}
@@ -750,13 +751,18 @@ func (s *Stats) Summary() string {
 	}
 	fmt.Fprintf(&b, "; %d hits in %d events", s.Hits, s.EventsWithHits)
 	errs := uint64(0)
-	for _, v := range s.DecodeErrors {
-		errs += v
-	}
-	for _, v := range s.ExtractErrors {
-		errs += v
+	var where []string
+	for _, m := range []map[string]uint64{s.DecodeErrors, s.ExtractErrors} {
+		for k, v := range m {
+			errs += v
+			where = append(where, k+" "+strconv.FormatUint(v, 10))
+		}
 	}
 	b.WriteString("; decode errors " + strconv.FormatUint(errs, 10))
+	if len(where) > 0 {
+		slices.Sort(where)
+		b.WriteString(" (" + strings.Join(where, ", ") + ")")
+	}
 	if s.Panics > 0 {
 		fmt.Fprintf(&b, " (%d recovered panics)", s.Panics)
 	}
