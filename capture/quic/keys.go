@@ -1,7 +1,6 @@
 package quic
 
 import (
-	"crypto/hkdf"
 	"crypto/sha256"
 	"fmt"
 )
@@ -70,11 +69,8 @@ type packetKeys struct {
 // initialSecret is HKDF-Extract of the client's first Destination Connection
 // ID with the version's salt (RFC 9001 §5.2).
 func initialSecret(p *versionParams, dcid []byte) ([]byte, error) {
-	initial, err := hkdf.Extract(sha256.New, dcid, p.salt)
-	if err != nil {
-		return nil, fmt.Errorf("quic: extracting the initial secret: %w", err)
-	}
-	return initial, nil
+	sum := hmacSHA256(p.salt, dcid)
+	return sum[:], nil
 }
 
 // Labels of the two directions' Initial secrets, the same in both versions.
@@ -87,32 +83,54 @@ const (
 // header-protection key with the version's labels.
 func deriveKeys(p *versionParams, secret []byte) (packetKeys, error) {
 	var k packetKeys
-	for _, part := range []struct {
-		label string
-		dst   []byte
-	}{{p.keyLabel, k.key[:]}, {p.ivLabel, k.iv[:]}, {p.hpLabel, k.hp[:]}} {
-		v, err := expandLabel(secret, part.label, len(part.dst))
-		if err != nil {
-			return packetKeys{}, err
-		}
-		copy(part.dst, v)
-	}
+	var buf [secretLen]byte
+	copy(k.key[:], expandLabelInto(&buf, secret, p.keyLabel, keyLen))
+	copy(k.iv[:], expandLabelInto(&buf, secret, p.ivLabel, ivLen))
+	copy(k.hp[:], expandLabelInto(&buf, secret, p.hpLabel, hpLen))
 	return k, nil
 }
 
 // expandLabel is HKDF-Expand-Label from RFC 8446 §7.1 with an empty context.
 func expandLabel(secret []byte, label string, n int) ([]byte, error) {
+	var buf [secretLen]byte
+	return append([]byte(nil), expandLabelInto(&buf, secret, label, n)...), nil
+}
+
+// expandLabelInto is HKDF-Expand-Label for outputs of at most one SHA-256
+// block (all QUIC Initial secrets and keys are): T(1) = HMAC(secret,
+// info || 0x01), computed on the stack. A new DCID is a new connection, and
+// crypto/hkdf allocated ~50 times per derivation.
+func expandLabelInto(buf *[secretLen]byte, secret []byte, label string, n int) []byte {
 	const prefix = "tls13 "
-	info := make([]byte, 0, 2+1+len(prefix)+len(label)+1)
-	info = append(info, byte(n>>8), byte(n), byte(len(prefix)+len(label)))
-	info = append(info, prefix...)
-	info = append(info, label...)
-	info = append(info, 0) // empty context
-	out, err := hkdf.Expand(sha256.New, secret, string(info), n)
-	if err != nil {
-		return nil, fmt.Errorf("quic: expanding %q: %w", label, err)
+	var info [2 + 1 + len(prefix) + 32 + 1 + 1]byte
+	i := copy(info[:], []byte{byte(n >> 8), byte(n), byte(len(prefix) + len(label))})
+	i += copy(info[i:], prefix)
+	i += copy(info[i:], label)
+	info[i] = 0   // empty context
+	info[i+1] = 1 // HKDF-Expand's block counter
+	*buf = hmacSHA256(secret, info[:i+2])
+	return buf[:n]
+}
+
+// hmacSHA256 is HMAC-SHA-256 (RFC 2104) for a key of at most one block
+// and a message of at most one block (salts, secrets, DCIDs and labels
+// here are), computed in stack buffers: crypto/hmac allocates its keyed
+// state, and a new DCID is a new connection on a busy link.
+func hmacSHA256(key, msg []byte) [sha256.Size]byte {
+	var in [2 * sha256.BlockSize]byte
+	copy(in[:], key)
+	for i := range sha256.BlockSize {
+		in[i] ^= 0x36
 	}
-	return out, nil
+	n := copy(in[sha256.BlockSize:], msg)
+	inner := sha256.Sum256(in[:sha256.BlockSize+n])
+	var out [sha256.BlockSize + sha256.Size]byte
+	copy(out[:], key)
+	for i := range sha256.BlockSize {
+		out[i] ^= 0x5c
+	}
+	copy(out[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(out[:])
 }
 
 // clientInitialKeys are the keys a client protects its Initial packets with.
