@@ -3,8 +3,9 @@
 // responses), TLS ClientHellos (real ones from crypto/tls, post-quantum
 // sized ones split over segments, some out of order), HTTP/1.1 requests
 // (keep-alive, bodies), QUIC Initials, bulk TCP, and the tunnels mirror
-// sessions use (VLAN, QinQ, MPLS, PPPoE, GRE/ERSPAN, VXLAN). Output is
-// deterministic for a seed, so tests can compare what they extract.
+// sessions use (VLAN, QinQ, MPLS, PPPoE, GRE/ERSPAN, VXLAN). A seed fixes
+// the frames and the events in them (only the key material crypto/tls
+// draws differs), so tests can compare what they extract with the truth.
 package pcapgen
 
 import (
