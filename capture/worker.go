@@ -58,7 +58,6 @@ type Worker struct {
 	cur     packet
 	curTime time.Time
 	curNo   uint64
-	curFlow *flow
 
 	hits      []event.Hit
 	crypto    quic.CryptoStream // one datagram's CRYPTO data, before a flow exists
@@ -107,8 +106,10 @@ func (w *Worker) Stats() Stats {
 	return s
 }
 
-// Packet processes one captured frame. first is the link layer (see
-// LinkLayer), no is its 1-based number in a file (0 for live capture).
+// Packet processes one captured frame. first is the frame's outermost layer
+// (layers.LayerTypeEthernet, LinuxSLL, LinuxSLL2, Loopback, or IPv4 for raw
+// IP of either version), no its 1-based number in a file (0 for live
+// capture).
 // A panic in a decoder or extractor is recovered and counted: one bad
 // packet must not stop a capture.
 func (w *Worker) Packet(first gopacket.LayerType, frame []byte, ts time.Time, no uint64) {
@@ -197,9 +198,7 @@ func (w *Worker) tcp(p *packet, now int64) {
 		w.flows.touch(f, now)
 	}
 	if len(p.payload) > 0 && f.state != flowIgnore {
-		w.curFlow = f
 		w.segment(f, p.seq, p.payload)
-		w.curFlow = nil
 	}
 	if p.tcpFlags&(tcpFIN|tcpRST) != 0 {
 		w.flows.remove(f)
@@ -307,7 +306,9 @@ func (w *Worker) consume(f *flow, data []byte) {
 		w.tlsBytes(f, data)
 	case flowHTTP:
 		if err := f.app.(*httpreq.Stream).Feed(data, w.onHTTP); err != nil {
-			w.stats.extractError("http")
+			if !errors.Is(err, httpreq.ErrNotHTTP) { // the end of HTTP after CONNECT or an Upgrade is not an error
+				w.stats.extractError("http")
+			}
 			w.giveUp(f)
 		}
 	case flowDNS:
