@@ -13,7 +13,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"golang.org/x/text/encoding/simplifiedchinese"
@@ -44,37 +43,6 @@ func mallocs() uint64 {
 }
 
 const mb = 1 << 20
-
-// cpuClock measures the CPU time the benchmark goroutine's thread spends in
-// the timed loop. The machine these benchmarks run on is shared, so wall
-// time (ns/op, MB/s) includes time other processes had the core; cpu-ns/op
-// and cpu-MB/s do not, and are the better estimate of an idle core. The
-// goroutine is locked to its thread while the clock runs.
-type cpuClock struct {
-	t0 time.Duration
-	ok bool
-}
-
-func startCPU() cpuClock {
-	runtime.LockOSThread()
-	t0, ok := threadCPU()
-	return cpuClock{t0: t0, ok: ok}
-}
-
-// stop reports cpu-ns/op and, when bytes > 0, cpu-MB/s (10^6 bytes, as
-// testing's MB/s).
-func (c cpuClock) stop(b *testing.B, bytes int64) {
-	t1, ok := threadCPU()
-	runtime.UnlockOSThread()
-	if !c.ok || !ok || b.N == 0 {
-		return
-	}
-	d := t1 - c.t0
-	b.ReportMetric(float64(d.Nanoseconds())/float64(b.N), "cpu-ns/op")
-	if bytes > 0 && d > 0 {
-		b.ReportMetric(float64(bytes)*float64(b.N)/d.Seconds()/1e6, "cpu-MB/s")
-	}
-}
 
 // --- domains ---------------------------------------------------------------
 

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/campusguard/campusguard/internal/benchclock"
 	"github.com/campusguard/campusguard/internal/event"
 )
 
@@ -140,7 +141,7 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
-			c := startCPU()
+			c := benchclock.Start()
 			for i := 0; i < b.N; i++ {
 				var buf [32]domainHit
 				var lower [253]byte // as MatchDomain does: no allocation for upper case
@@ -149,7 +150,7 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 					n += len(idx.lookup(norm, buf[:0]))
 				}
 			}
-			c.stop(b, 0)
+			c.Stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})
@@ -161,12 +162,12 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
-			c := startCPU()
+			c := benchclock.Start()
 			for i := 0; i < b.N; i++ {
 				hits = set.MatchDomain(event.KindDNS, qs[(i+n&pickMask)&mask], hits[:0])
 				n += len(hits)
 			}
-			c.stop(b, 0)
+			c.Stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})
@@ -177,12 +178,12 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 			b.ReportAllocs()
 			m0 := mallocs()
 			b.ResetTimer()
-			c := startCPU()
+			c := benchclock.Start()
 			for i := 0; i < b.N; i++ {
 				var buf [32]int32
 				n += len(m.lookup(qs[(i+n&pickMask)&mask], buf[:0]))
 			}
-			c.stop(b, 0)
+			c.Stop(b, 0)
 			b.StopTimer()
 			reportDomainMetrics(b, n, m0, fx)
 		})

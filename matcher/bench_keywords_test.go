@@ -2,6 +2,7 @@ package matcher
 
 import (
 	"fmt"
+	"github.com/campusguard/campusguard/internal/benchclock"
 	"runtime"
 	"sync"
 	"testing"
@@ -85,12 +86,12 @@ func benchKeywordScan(b *testing.B, n int) {
 		b.SetBytes(int64(len(fx.text)))
 		b.ReportAllocs()
 		b.ResetTimer()
-		c := startCPU()
+		c := benchclock.Start()
 		for i := 0; i < b.N; i++ {
 			fx.x.scan(fx.text, sc, benchScanLimit)
 			matches = len(sc.matches)
 		}
-		c.stop(b, int64(len(fx.text)))
+		c.Stop(b, int64(len(fx.text)))
 		b.StopTimer()
 		b.ReportMetric(float64(matches), "matches")
 		b.ReportMetric(float64(scratchBytes(sc))/mb, "scratch-MB")
@@ -115,11 +116,11 @@ func benchKeywordScan(b *testing.B, n int) {
 		b.SetBytes(int64(len(fx.textB)))
 		b.ReportAllocs()
 		b.ResetTimer()
-		c := startCPU()
+		c := benchclock.Start()
 		for i := 0; i < b.N; i++ {
 			ids = len(fx.ac.Match(fx.textB))
 		}
-		c.stop(b, int64(len(fx.textB)))
+		c.Stop(b, int64(len(fx.textB)))
 		b.StopTimer()
 		b.ReportMetric(float64(ids), "distinct-ids")
 	})

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/campusguard/campusguard/internal/benchclock"
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/rules"
 )
@@ -111,13 +112,13 @@ func benchPosts(b *testing.B, fx *postsFixture, match func(post string)) {
 	b.ReportAllocs()
 	m0 := mallocs()
 	b.ResetTimer()
-	c := startCPU()
+	c := benchclock.Start()
 	for i := 0; i < b.N; i++ {
 		for _, p := range fx.posts {
 			match(p)
 		}
 	}
-	c.stop(b, int64(fx.bytes))
+	c.Stop(b, int64(fx.bytes))
 	b.StopTimer()
 	calls := float64(b.N) * float64(len(fx.posts))
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/calls, "ns/post")
