@@ -152,6 +152,7 @@ const (
 	tunPPPoE
 	tunERSPAN
 	tunVXLAN
+	tunGeneve
 	numTunnels
 )
 
@@ -213,23 +214,29 @@ func (g *Generator) emit(c *conn, toServer bool, transport gopacket.Serializable
 			&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{172, 16, 1, 1}, DstIP: net.IP{172, 16, 1, 2}})
 		udp := &layers.UDP{SrcPort: 49152, DstPort: 4789}
 		ls = append(ls, udp, &layers.VXLAN{ValidIDFlag: true, VNI: 5001}, g.eth(ethType(c.v6)))
+	case tunGeneve:
+		ls = append(ls, g.eth(layers.EthernetTypeIPv4),
+			&layers.IPv4{Version: 4, TTL: 64, Protocol: layers.IPProtocolUDP, SrcIP: net.IP{172, 16, 2, 1}, DstIP: net.IP{172, 16, 2, 2}},
+			&layers.UDP{SrcPort: 49153, DstPort: 6081},
+			&layers.Geneve{Protocol: layers.EthernetTypeTransparentEthernetBridging, VNI: 7001}, g.eth(ethType(c.v6)))
 	}
 	ls = append(ls, inner...)
 	ls = append(ls, gopacket.Payload(payload))
-	for i, l := range ls {
-		if u, ok := l.(*layers.UDP); ok && i > 0 {
-			if ip, ok := ls[i-1].(gopacket.NetworkLayer); ok {
-				if err := u.SetNetworkLayerForChecksum(ip); err != nil {
-					return err
-				}
-			}
+	// Transport checksums cover the nearest IP header before them (past
+	// any IPv6 extension header).
+	var ip gopacket.NetworkLayer
+	for _, l := range ls {
+		var err error
+		switch l := l.(type) {
+		case gopacket.NetworkLayer:
+			ip = l
+		case *layers.UDP:
+			err = l.SetNetworkLayerForChecksum(ip)
+		case *layers.TCP:
+			err = l.SetNetworkLayerForChecksum(ip)
 		}
-		if t, ok := l.(*layers.TCP); ok && i > 0 {
-			if ip, ok := ls[i-1].(gopacket.NetworkLayer); ok {
-				if err := t.SetNetworkLayerForChecksum(ip); err != nil {
-					return err
-				}
-			}
+		if err != nil {
+			return err
 		}
 	}
 	if err := gopacket.SerializeLayers(g.buf, g.opts, ls...); err != nil {
@@ -261,9 +268,31 @@ func (g *Generator) ipLayers(src, dst net.IP, v6 bool, transport gopacket.Serial
 		proto = layers.IPProtocolUDP
 	}
 	if v6 {
-		return []gopacket.SerializableLayer{&layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: src, DstIP: dst}, transport}
+		ip := &layers.IPv6{Version: 6, HopLimit: 64, NextHeader: proto, SrcIP: src, DstIP: dst}
+		if g.rng.IntN(4) == 0 {
+			// A destination options header before the transport, as
+			// some stacks send: the decoder must skip it.
+			ip.NextHeader = layers.IPProtocolIPv6Destination
+			return []gopacket.SerializableLayer{ip, destOptions{next: proto}, transport}
+		}
+		return []gopacket.SerializableLayer{ip, transport}
 	}
 	return []gopacket.SerializableLayer{&layers.IPv4{Version: 4, TTL: 64, Protocol: proto, SrcIP: src, DstIP: dst, Id: uint16(g.rng.Uint32())}, transport}
+}
+
+// destOptions is an IPv6 destination options header holding only padding
+// (gopacket cannot serialize one).
+type destOptions struct{ next layers.IPProtocol }
+
+func (d destOptions) LayerType() gopacket.LayerType { return layers.LayerTypeIPv6Destination }
+
+func (d destOptions) SerializeTo(b gopacket.SerializeBuffer, _ gopacket.SerializeOptions) error {
+	h, err := b.PrependBytes(8)
+	if err != nil {
+		return err
+	}
+	copy(h, []byte{byte(d.next), 0, 1, 4, 0, 0, 0, 0}) // length 0 (8 bytes), PadN of 4
+	return nil
 }
 
 // tcpSeg sends one TCP segment and advances the sender's sequence number.
