@@ -26,24 +26,55 @@ import (
 	"github.com/campusguard/campusguard/rules"
 )
 
-// Handler is the campusguard plugin.
+// Handler is the campusguard plugin in one server block. Server blocks with
+// the same campusguard configuration (a snippet imported by the plain DNS
+// and the DoT listener, or the same Corefile after a reload) share one
+// engine: one copy of the rules in memory, one queue, one reload loop.
 type Handler struct {
 	Next plugin.Handler
+	*engine
+}
 
-	cfg     *config
-	m       *matcher.Matcher
-	pols    []*policy // the groups, then the top-level policy last
-	view    atomic.Pointer[view]
-	allow   atomic.Pointer[allowlist]
-	queue   chan *event.Event
-	fwd     *Forwarder
-	sensor  string
-	counts  [][numResults]prometheus.Counter // by policy
-	loaded  atomic.Bool
-	stopc   chan struct{}
-	wg      sync.WaitGroup
-	started bool
-	cwPool  sync.Pool
+// engine is the state a Handler's queries use.
+type engine struct {
+	key    string
+	refs   int // running server instances using it; guarded by enginesMu
+	cfg    *config
+	m      *matcher.Matcher
+	pols   []*policy // the groups, then the top-level policy last
+	view   atomic.Pointer[view]
+	allow  atomic.Pointer[allowlist]
+	queue  chan *event.Event
+	fwd    *Forwarder
+	sensor string
+	counts [][numResults]prometheus.Counter // by policy
+	loaded atomic.Bool
+	stopc  chan struct{}
+	wg     sync.WaitGroup
+	cwPool sync.Pool
+}
+
+var (
+	enginesMu sync.Mutex
+	engines   = map[string]*engine{}
+)
+
+// handlerFor returns a Handler on the engine for cfg, building the engine if
+// no server block uses this configuration yet.
+func handlerFor(cfg *config) (*Handler, error) {
+	key := cfg.key()
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if e := engines[key]; e != nil {
+		return &Handler{engine: e}, nil
+	}
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.key = key
+	engines[key] = h.engine
+	return h, nil
 }
 
 // view is the rule set in force and, per policy, the pack names it uses
@@ -70,7 +101,7 @@ var _ plugin.Handler = (*Handler)(nil)
 // to load at startup is an error (on a later reload it keeps its last good
 // version instead).
 func newHandler(cfg *config) (*Handler, error) {
-	h := &Handler{cfg: cfg, sensor: cfg.sensor}
+	h := &Handler{engine: &engine{cfg: cfg, sensor: cfg.sensor}}
 	for _, g := range cfg.groups {
 		g.inherit(&cfg.def)
 		h.pols = append(h.pols, g)
@@ -132,7 +163,7 @@ func newHandler(cfg *config) (*Handler, error) {
 
 // swapView publishes the matcher's current Set with the pack names each
 // policy may use.
-func (h *Handler) swapView() {
+func (h *engine) swapView() {
 	set := h.m.Set()
 	v := &view{set: set, allowed: make([]map[string]struct{}, len(h.pols))}
 	infos := set.Packs()
@@ -153,7 +184,7 @@ func (h *Handler) swapView() {
 	h.view.Store(v)
 }
 
-func (h *Handler) loadAllowlist() error {
+func (h *engine) loadAllowlist() error {
 	names := slices.Clone(h.cfg.allow)
 	for _, f := range h.cfg.allowFiles {
 		more, err := readAllowFile(f)
@@ -206,7 +237,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
 	cw := h.cwPool.Get().(*cnameWriter)
-	*cw = cnameWriter{ResponseWriter: w, h: h, req: r, pi: pi, v: v, allow: allow}
+	*cw = cnameWriter{ResponseWriter: w, h: h.engine, req: r, pi: pi, v: v, allow: allow}
 	rc, err := plugin.NextOrFailure(h.Name(), h.Next, ctx, cw, r)
 	if len(hits) == 0 {
 		switch {
@@ -262,7 +293,7 @@ func (p *policy) blocker(hits []event.Hit) int {
 
 // policyFor picks the group with the most specific CIDR containing the
 // client, or the top-level policy.
-func (h *Handler) policyFor(a net.Addr) int {
+func (h *engine) policyFor(a net.Addr) int {
 	def := len(h.pols) - 1
 	if def == 0 {
 		return 0
@@ -294,7 +325,7 @@ func (h *Handler) policyFor(a net.Addr) int {
 
 // writeBlock answers r with the policy's block response and returns its
 // rcode name. via is the CNAME target that hit, if any.
-func (h *Handler) writeBlock(w dns.ResponseWriter, r *dns.Msg, pol *policy, hit *event.Hit, via string) string {
+func (h *engine) writeBlock(w dns.ResponseWriter, r *dns.Msg, pol *policy, hit *event.Hit, via string) string {
 	m := blockResponse(r, pol, hit, via)
 	w.WriteMsg(m)
 	return dns.RcodeToString[m.Rcode]
@@ -371,7 +402,7 @@ func soa(name string, ttl uint32) dns.RR {
 // target hits a rule, the client gets the block response instead.
 type cnameWriter struct {
 	dns.ResponseWriter
-	h         *Handler
+	h         *engine
 	req       *dns.Msg
 	pi        int
 	v         *view
@@ -420,7 +451,7 @@ func (cw *cnameWriter) WriteMsg(res *dns.Msg) error {
 }
 
 // report hands the event of a hit to the dispatcher without waiting.
-func (h *Handler) report(w dns.ResponseWriter, r *dns.Msg, hits []event.Hit, cnames []string, rcode string, blocked bool) {
+func (h *engine) report(w dns.ResponseWriter, r *dns.Msg, hits []event.Hit, cnames []string, rcode string, blocked bool) {
 	q := r.Question[0]
 	ev := &event.Event{
 		Time:   time.Now().UTC(),
@@ -471,12 +502,15 @@ func trimDot(s string) string {
 	return s
 }
 
-// start begins the background reload and the hit dispatcher.
-func (h *Handler) start() error {
-	if h.started {
+// start begins the background reload and the hit dispatcher when the first
+// server using the engine starts.
+func (h *engine) start() error {
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	h.refs++
+	if h.refs > 1 {
 		return nil
 	}
-	h.started = true
 	h.stopc = make(chan struct{})
 	if h.fwd != nil {
 		h.fwd.Start()
@@ -490,12 +524,21 @@ func (h *Handler) start() error {
 	return nil
 }
 
-// stop ends the background work; events still queued are handed on.
-func (h *Handler) stop() error {
-	if !h.started {
+// stop ends the background work when the last server using the engine
+// stops; events still queued are handed on.
+func (h *engine) stop() error {
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if h.refs == 0 {
 		return nil
 	}
-	h.started = false
+	h.refs--
+	if h.refs > 0 {
+		return nil
+	}
+	if engines[h.key] == h {
+		delete(engines, h.key)
+	}
 	close(h.stopc)
 	h.wg.Wait()
 	if h.fwd != nil {
@@ -504,7 +547,7 @@ func (h *Handler) stop() error {
 	return nil
 }
 
-func (h *Handler) reloadLoop() {
+func (h *engine) reloadLoop() {
 	defer h.wg.Done()
 	t := time.NewTicker(h.cfg.reload)
 	defer t.Stop()
@@ -520,7 +563,7 @@ func (h *Handler) reloadLoop() {
 
 // Reload rereads the packs and allowlist files now, off the query path;
 // queries keep using the previous rules until the new ones are swapped in.
-func (h *Handler) Reload() {
+func (h *engine) Reload() {
 	rep := h.m.Reload()
 	h.swapView()
 	result := "success"
@@ -540,7 +583,7 @@ func (h *Handler) Reload() {
 
 // dispatch hands events to the registered sink and the forwarder. It is the
 // only goroutine that waits for them.
-func (h *Handler) dispatch() {
+func (h *engine) dispatch() {
 	defer h.wg.Done()
 	handle := func(ev *event.Event) {
 		if h.cfg.logHits || ev.Hits[0].Action != "block" {

@@ -99,7 +99,7 @@ func startServer(t testing.TB, body string) string {
 	if err != nil {
 		t.Fatalf("start: %v\n%s", err, corefile)
 	}
-	t.Cleanup(func() { inst.Stop() })
+	t.Cleanup(func() { resolver.Stop(inst) })
 	srvs := inst.Servers()
 	if len(srvs) == 0 || srvs[0].LocalAddr() == nil {
 		t.Fatal("no UDP listener")

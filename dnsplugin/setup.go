@@ -99,7 +99,7 @@ func setup(c *caddy.Controller) error {
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
-	h, err := newHandler(cfg)
+	h, err := handlerFor(cfg)
 	if err != nil {
 		return plugin.Error(pluginName, err)
 	}
@@ -513,6 +513,23 @@ func (g *policy) inherit(def *policy) {
 	if g.resp == ^respKind(0) {
 		g.resp, g.sink4, g.sink6 = def.resp, def.sink4, def.sink6
 	}
+}
+
+// key identifies a configuration: server blocks with equal keys share an engine.
+func (c *config) key() string {
+	var b strings.Builder
+	pol := func(p *policy) {
+		fmt.Fprintf(&b, "{%s %v %q %d %d %v %v %d %d}", p.name, p.nets, p.packs, p.action, p.resp, p.sink4, p.sink6, p.ttl, p.ede)
+	}
+	pol(&c.def)
+	for _, g := range c.groups {
+		pol(g)
+	}
+	fmt.Fprintf(&b, "%v %q %q %v %d %q %v", c.reload, c.allow, c.allowFiles, c.cnames, c.queue, c.sensor, c.logHits)
+	if c.report != nil {
+		fmt.Fprintf(&b, " %+v", *c.report)
+	}
+	return b.String()
 }
 
 func (a action) String() string {

@@ -225,3 +225,42 @@ func TestPackSelected(t *testing.T) {
 		}
 	}
 }
+
+// TestEngineShared: server blocks with the same configuration share one
+// engine (one copy of the rules); it stops when the last one stops.
+func TestEngineShared(t *testing.T) {
+	mk := func(input string) *Handler {
+		cfg, err := parse(caddy.NewTestController("dns", input))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, err := handlerFor(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return h
+	}
+	a := mk("campusguard " + phishPack + " {\n group x 10.0.0.0/8 {\n  ttl 5\n }\n}")
+	b := mk("campusguard " + phishPack + " {\n group x 10.0.0.0/8 {\n  ttl 5\n }\n}")
+	c := mk("campusguard " + phishPack + " {\n group x 10.0.0.0/8 {\n  ttl 6\n }\n}")
+	if a.engine != b.engine || a.engine == c.engine {
+		t.Fatal("equal configurations must share an engine, different ones must not")
+	}
+	a.start()
+	b.start()
+	c.start()
+	a.stop()
+	enginesMu.Lock()
+	still := engines[a.key] == a.engine
+	enginesMu.Unlock()
+	if !still {
+		t.Error("engine dropped while a server still uses it")
+	}
+	b.stop()
+	c.stop()
+	enginesMu.Lock()
+	defer enginesMu.Unlock()
+	if engines[a.key] != nil || engines[c.key] != nil {
+		t.Error("engines kept after the last server stopped")
+	}
+}

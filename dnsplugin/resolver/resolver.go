@@ -59,7 +59,14 @@ func init() { dnsserver.Directives = Directives }
 type Instance = caddy.Instance
 
 // Start runs the Corefile (its text; name is used in error messages) until
-// Stop is called on the instance.
+// Stop.
 func Start(name string, corefile []byte) (*Instance, error) {
 	return caddy.Start(caddy.CaddyfileInput{Contents: corefile, Filepath: name, ServerTypeName: "dns"})
+}
+
+// Stop stops the servers, then runs the plugins' shutdown hooks (campusguard
+// hands on the events still queued and stops its reload).
+func Stop(inst *Instance) {
+	inst.Stop()
+	inst.ShutdownCallbacks()
 }

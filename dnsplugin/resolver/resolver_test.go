@@ -38,7 +38,7 @@ func TestStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inst.Stop()
+	defer Stop(inst)
 	if len(inst.Servers()) != 1 {
 		t.Fatalf("%d servers", len(inst.Servers()))
 	}
