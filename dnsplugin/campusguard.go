@@ -219,6 +219,7 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	v := h.view.Load()
 	var buf [4]event.Hit
 	hits := v.match(pi, q.Name, buf[:0])
+	result := resultAllowed
 	if len(hits) > 0 {
 		if blocker := pol.blocker(hits); blocker >= 0 {
 			rcode := h.writeBlock(w, r, pol, &hits[blocker], "")
@@ -228,30 +229,23 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 			return dns.RcodeSuccess, nil
 		}
 		h.report(w, r, hits, nil, "", false)
-		h.counts[pi][resultMonitored].Inc()
+		result = resultMonitored
 	}
 	if !h.cfg.cnames || q.Qtype == dns.TypeCNAME {
-		if len(hits) == 0 {
-			h.counts[pi][resultAllowed].Inc()
-		}
+		h.counts[pi][result].Inc()
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
 	cw := h.cwPool.Get().(*cnameWriter)
 	*cw = cnameWriter{ResponseWriter: w, h: h.engine, req: r, pi: pi, v: v, allow: allow}
 	rc, err := plugin.NextOrFailure(h.Name(), h.Next, ctx, cw, r)
-	if len(hits) == 0 {
-		switch {
-		case cw.blocked:
-			h.counts[pi][resultBlocked].Inc()
-		case cw.monitored:
-			h.counts[pi][resultMonitored].Inc()
-		default:
-			h.counts[pi][resultAllowed].Inc()
-		}
-	}
-	if cw.blocked {
+	switch {
+	case cw.blocked:
+		result = resultBlocked
 		rc, err = dns.RcodeSuccess, nil
+	case cw.monitored:
+		result = resultMonitored
 	}
+	h.counts[pi][result].Inc()
 	*cw = cnameWriter{}
 	h.cwPool.Put(cw)
 	return rc, err
