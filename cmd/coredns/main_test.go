@@ -244,3 +244,26 @@ func selfSigned(t *testing.T, dir string) (string, string) {
 	os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600)
 	return crt, key
 }
+
+// TestMinimalCorefile: deploy/Corefile parses and blocks with its defaults.
+func TestMinimalCorefile(t *testing.T) {
+	caddy.Quiet, dnsserver.Quiet = true, true
+	src, err := os.ReadFile("../../deploy/Corefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	text := strings.NewReplacer(
+		"\n. {", "\n.:"+port+" {\n\tbind 127.0.0.1",
+		":8081", "127.0.0.1:"+freePort(t), ":8181", "127.0.0.1:"+freePort(t), ":9153", "127.0.0.1:"+freePort(t),
+	).Replace(string(src))
+	inst, err := resolver.Start("Corefile", []byte(text))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, text)
+	}
+	defer resolver.Stop(inst)
+	r, err := exchange(t, &dns.Client{Timeout: 2 * time.Second}, "127.0.0.1:"+port, "login-verify.example", dns.TypeA)
+	if err != nil || r.Rcode != dns.RcodeNameError || edeText(r) != "15 campusguard: phishing-example (phishing)" {
+		t.Errorf("%v %v", err, r)
+	}
+}
