@@ -157,7 +157,6 @@ func newHandler(cfg *config) (*Handler, error) {
 		}
 		h.fwd = NewForwarder(fc)
 	}
-	h.cwPool.New = func() any { return &cnameWriter{} }
 	return h, nil
 }
 
@@ -235,8 +234,9 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		h.counts[pi][result].Inc()
 		return plugin.NextOrFailure(h.Name(), h.Next, ctx, w, r)
 	}
-	cw := h.cwPool.Get().(*cnameWriter)
-	*cw = cnameWriter{ResponseWriter: w, h: h.engine, req: r, pi: pi, v: v, allow: allow}
+	// Not pooled: a plugin after this one may keep the writer past the
+	// return (cache's verify_stale refresh goes on in the background).
+	cw := &cnameWriter{ResponseWriter: w, h: h.engine, req: r, pi: pi, v: v, allow: allow}
 	rc, err := plugin.NextOrFailure(h.Name(), h.Next, ctx, cw, r)
 	switch {
 	case cw.blocked:
@@ -246,8 +246,6 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 		result = resultMonitored
 	}
 	h.counts[pi][result].Inc()
-	*cw = cnameWriter{}
-	h.cwPool.Put(cw)
 	return rc, err
 }
 

@@ -48,16 +48,17 @@ func (w *addrWriter) LocalAddr() net.Addr  { return w.local }
 
 var _ plugin.Handler = fixedAnswer{}
 
-// TestServeDNSAllocs: a query that hits nothing costs no allocation in the
-// plugin, CNAME inspection included. The one allocation left is CoreDNS's
-// plugin.NextOrFailure (a pluginWriter per call, for every plugin).
+// TestServeDNSAllocs: a query that hits nothing costs at most two small
+// allocations: the writer that inspects CNAMEs in the answer (not pooled: a
+// later plugin may keep it) and CoreDNS's plugin.NextOrFailure (a
+// pluginWriter per call, for every plugin). Matching allocates nothing.
 func TestServeDNSAllocs(t *testing.T) {
 	h := benchHandler(t)
 	r := new(dns.Msg)
 	r.SetQuestion("www.example.", dns.TypeA)
 	w := newAddrWriter()
 	ctx := context.Background()
-	if n := testing.AllocsPerRun(200, func() { h.ServeDNS(ctx, w, r) }); n > 1 {
+	if n := testing.AllocsPerRun(200, func() { h.ServeDNS(ctx, w, r) }); n > 2 {
 		t.Errorf("%v allocations per allowed query", n)
 	}
 }
