@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -17,8 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/campusguard/campusguard/capture"
+	"github.com/campusguard/campusguard/dnsplugin"
+	"github.com/campusguard/campusguard/dnsplugin/resolver"
 	"github.com/campusguard/campusguard/internal/config"
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/internal/output"
@@ -70,10 +74,8 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for what, issue := range map[string]int{"dns.corefile": 5, "firewall.nftables": 8} {
-		if (what == "dns.corefile" && cfg.DNS.Corefile != "") || (what == "firewall.nftables" && cfg.Firewall.NFTables.Enabled) {
-			log.Warn("configured but not yet built; ignored", "key", what, "issue", issue)
-		}
+	if cfg.Firewall.NFTables.Enabled {
+		log.Warn("configured but not yet built; ignored", "key", "firewall.nftables", "issue", 8)
 	}
 
 	mopts := matcherOptions(cfg, nil, stderr)
@@ -150,12 +152,23 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		}()
 	}
 
+	if cfg.DNS.Corefile != "" {
+		stopDNS, err := startDNS(cfg.DNS.Corefile, queue)
+		if err != nil {
+			return usageErrorf("dns.corefile: %w", err)
+		}
+		defer stopDNS()
+		log.Info("DNS serving", "corefile", cfg.DNS.Corefile)
+	}
+
 	ln, err := net.Listen("tcp", cfg.HTTP.Listen)
 	if err != nil {
 		return usageErrorf("http.listen: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	// The DNS plugin registers on the default registry, as CoreDNS plugins do.
+	gather := prometheus.Gatherers{reg, dnsMetrics{}}
+	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if len(m.Set().Packs()) == 0 {
@@ -184,4 +197,39 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	close(queue.ch)
 	<-sinkDone
 	return nil
+}
+
+// startDNS runs the Corefile's servers in this process, with the
+// campusguard plugin's hits joining the pipeline's queue.
+func startDNS(path string, queue *hitQueue) (func(), error) {
+	corefile, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	dnsplugin.SetSink(dnsplugin.SinkFunc(queue.put))
+	inst, err := resolver.Start(path, corefile)
+	if err != nil {
+		dnsplugin.SetSink(nil)
+		return nil, err
+	}
+	return func() {
+		resolver.Stop(inst)
+		dnsplugin.SetSink(nil)
+	}, nil
+}
+
+// dnsMetrics gathers the campusguard_dns_* families from the default
+// registry (where CoreDNS plugins register), leaving out what serve's own
+// registry already has.
+type dnsMetrics struct{}
+
+func (dnsMetrics) Gather() ([]*dto.MetricFamily, error) {
+	all, err := prometheus.DefaultGatherer.Gather()
+	var out []*dto.MetricFamily
+	for _, mf := range all {
+		if strings.HasPrefix(mf.GetName(), "campusguard_dns_") || strings.HasPrefix(mf.GetName(), "coredns_") {
+			out = append(out, mf)
+		}
+	}
+	return out, err
 }

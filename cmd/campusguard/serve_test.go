@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/campusguard/campusguard/capture/pcapgen"
 	"github.com/campusguard/campusguard/internal/config"
 )
@@ -96,5 +98,73 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(cfg.Privacy.KeyFile); err != nil {
 		t.Errorf("pseudonym key not created: %v", err)
+	}
+}
+
+// TestServeRunsDNS: with dns.corefile set, serve answers DNS in-process;
+// a blocked name gets NXDOMAIN and its hit reaches the same output as
+// capture hits, and the plugin's metrics are on /metrics.
+func TestServeRunsDNS(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := pc.LocalAddr().String()
+	pc.Close()
+	_, port, _ := net.SplitHostPort(dnsAddr)
+	corefile := filepath.Join(t.TempDir(), "Corefile")
+	if err := os.WriteFile(corefile, []byte(".:"+port+" {\n\tbind 127.0.0.1\n\tcampusguard builtin\n\ttemplate IN A {\n\t\tanswer \"{{ .Name }} 60 IN A 192.0.2.1\"\n\t}\n}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config.Default()
+	cfg.DNS.Corefile = corefile
+	cfg.Rules.Packs = []string{"builtin"}
+	cfg.HTTP.Listen = freePort(t)
+	cfg.Privacy.Pseudonymize = false
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, &stdout, &stderr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, stderr.String())
+		}
+	}()
+	query := func(name string) *dns.Msg {
+		m := new(dns.Msg)
+		m.SetQuestion(dns.Fqdn(name), dns.TypeA)
+		c := &dns.Client{Timeout: time.Second}
+		for i := 0; i < 50; i++ {
+			r, _, err := c.Exchange(m, dnsAddr)
+			if err == nil {
+				return r
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("no DNS answer from %s\n%s", dnsAddr, stderr.String())
+		return nil
+	}
+	if r := query("login-verify.example"); r.Rcode != dns.RcodeNameError {
+		t.Errorf("blocked name: rcode %s", dns.RcodeToString[r.Rcode])
+	}
+	if r := query("www.example.com"); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+		t.Errorf("allowed name: %v", r)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) && !strings.Contains(stdout.String(), `"name":"login-verify.example"`) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if !strings.Contains(stdout.String(), `"kind":"dns"`) || !strings.Contains(stdout.String(), "phishing-example") {
+		t.Errorf("no DNS hit in the output: %q", stdout.String())
+	}
+	resp, err := http.Get("http://" + cfg.HTTP.Listen + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(b), "campusguard_dns_") || !strings.Contains(string(b), "campusguard_capture_packets_total") {
+		t.Errorf("/metrics lacks DNS or capture metrics")
 	}
 }
