@@ -28,20 +28,9 @@ func runMatch(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usageErrorf("unexpected argument %q: match reads text from stdin", fs.Arg(0))
 	}
-	out, err := output.New(stdout, *format)
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	cfg, err := loadConfig(*cfgPath)
+	out, cfg, m, err := setupMatching(*cfgPath, packs, *format, stdout, stderr)
 	if err != nil {
 		return err
-	}
-	m, rep, err := newMatcher(cfg, packs, stderr)
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	for _, e := range rep.Failed {
-		fmt.Fprintln(stderr, e)
 	}
 	set := m.Set()
 	if len(set.Packs()) == 0 {

@@ -34,20 +34,9 @@ func runScan(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	if *hitlog != "" {
 		return &exitError{code: exitUsage, err: errors.New("scan --hitlog: the hit store is not yet built (tracked in issue 6)")}
 	}
-	out, err := output.New(stdout, *format)
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	cfg, err := loadConfig(*cfgPath)
+	out, cfg, m, err := setupMatching(*cfgPath, packs, *format, stdout, stderr)
 	if err != nil {
 		return err
-	}
-	m, rep, err := newMatcher(cfg, packs, stderr)
-	if err != nil {
-		return usageErrorf("%w", err)
-	}
-	for _, e := range rep.Failed {
-		fmt.Fprintln(stderr, e)
 	}
 	opts := capture.Options{
 		Sensor:    cfg.Sensor.Name,

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/campusguard/campusguard/internal/config"
+	"github.com/campusguard/campusguard/internal/output"
 	"github.com/campusguard/campusguard/matcher"
 	"github.com/campusguard/campusguard/rules"
 )
@@ -67,6 +68,27 @@ func loadConfig(flagPath string) (config.Config, error) {
 		return c, usageErrorf("%w", err)
 	}
 	return c, nil
+}
+
+// setupMatching is what match and scan share: the output writer, the
+// config, and the matcher with its pack errors reported on stderr.
+func setupMatching(cfgPath string, packs []string, format string, stdout, stderr io.Writer) (output.Writer, config.Config, *matcher.Matcher, error) {
+	out, err := output.New(stdout, format)
+	if err != nil {
+		return nil, config.Config{}, nil, usageErrorf("%w", err)
+	}
+	cfg, err := loadConfig(cfgPath)
+	if err != nil {
+		return nil, cfg, nil, err
+	}
+	m, rep, err := newMatcher(cfg, packs, stderr)
+	if err != nil {
+		return nil, cfg, nil, usageErrorf("%w", err)
+	}
+	for _, e := range rep.Failed {
+		fmt.Fprintln(stderr, e)
+	}
+	return out, cfg, m, nil
 }
 
 // newMatcher loads packs: --rules when given, else the config's packs, else
