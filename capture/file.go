@@ -16,7 +16,7 @@ import (
 // files of a capture that was killed do; the packets before it count.
 var ErrTruncated = errors.New("file ends inside a packet record (truncated capture)")
 
-// packetReader is what pcapgo's two readers have in common.
+// packetReader is what pcapgo's two readers and pcapReader have in common.
 type packetReader interface {
 	ZeroCopyReadPacketData() ([]byte, gopacket.CaptureInfo, error)
 }
