@@ -107,7 +107,11 @@ const (
 	bufPoolCap    = 512
 )
 
-// getBuf returns an empty buffer of at least n bytes' capacity.
+// bufCap is the capacity getBuf gives for n bytes, which is what a
+// buffer counts against the limits.
+func bufCap(n int) int { return max(n, pooledBufSize) }
+
+// getBuf returns an empty buffer of bufCap(n) bytes' capacity.
 func (t *flowTable) getBuf(n int) []byte {
 	if n <= pooledBufSize {
 		if k := len(t.bufPool); k > 0 {
@@ -115,9 +119,8 @@ func (t *flowTable) getBuf(n int) []byte {
 			t.bufPool = t.bufPool[:k-1]
 			return b
 		}
-		n = pooledBufSize
 	}
-	return make([]byte, 0, n)
+	return make([]byte, 0, bufCap(n))
 }
 
 // getSegs returns an empty segment list.

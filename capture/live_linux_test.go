@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -244,8 +243,9 @@ func dnsAnswer(q []byte) []byte {
 	return b
 }
 
-// serveDNSTCP answers length-prefixed queries over TCP.
-func serveDNSTCP(ln net.Listener) {
+// acceptEach runs handle on every connection ln accepts, with a deadline,
+// until ln is closed.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -254,37 +254,35 @@ func serveDNSTCP(ln net.Listener) {
 		go func() {
 			defer c.Close()
 			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			var n [2]byte
-			if _, err := io.ReadFull(c, n[:]); err != nil {
-				return
-			}
-			q := make([]byte, int(n[0])<<8|int(n[1]))
-			if _, err := io.ReadFull(c, q); err != nil {
-				return
-			}
-			if resp := dnsAnswer(q); resp != nil {
-				_, _ = c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
-			}
+			handle(c)
 		}()
 	}
 }
 
-// serveTCP reads a little from each connection, writes reply and closes.
-func serveTCP(ln net.Listener, reply string) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
+// serveDNSTCP answers length-prefixed queries over TCP.
+func serveDNSTCP(ln net.Listener) {
+	acceptEach(ln, func(c net.Conn) {
+		var n [2]byte
+		if _, err := io.ReadFull(c, n[:]); err != nil {
 			return
 		}
-		go func() {
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			r := bufio.NewReader(c)
-			buf := make([]byte, 4096)
-			_, _ = r.Read(buf)
-			if reply != "" {
-				_, _ = io.WriteString(c, reply)
-			}
-		}()
-	}
+		q := make([]byte, int(n[0])<<8|int(n[1]))
+		if _, err := io.ReadFull(c, q); err != nil {
+			return
+		}
+		if resp := dnsAnswer(q); resp != nil {
+			_, _ = c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
+		}
+	})
+}
+
+// serveTCP reads a little from each connection, writes reply and closes.
+func serveTCP(ln net.Listener, reply string) {
+	acceptEach(ln, func(c net.Conn) {
+		buf := make([]byte, 4096)
+		_, _ = c.Read(buf)
+		if reply != "" {
+			_, _ = io.WriteString(c, reply)
+		}
+	})
 }

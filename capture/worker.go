@@ -212,7 +212,7 @@ func classify(b []byte, sport, dport uint16) uint8 {
 		return flowDNS
 	case len(b) >= 6 && b[0] == 0x16 && b[1] == 3 && b[2] <= 4 && b[5] == 1:
 		return flowTLS // a handshake record starting a ClientHello (a ServerHello is 2)
-	case looksLikeHTTP(b):
+	case httpreq.StartsRequest(b):
 		return flowHTTP
 	}
 	return flowIgnore
@@ -256,7 +256,7 @@ func (w *Worker) segment(f *flow, seq uint32, data []byte) {
 }
 
 func (w *Worker) holdSegment(f *flow, seq uint32, data []byte) {
-	if len(f.ooo) >= 32 || !w.flows.reserve(f, len(data)) {
+	if len(f.ooo) >= 32 || !w.flows.reserve(f, bufCap(len(data))) {
 		w.stats.ReassemblyDrops++
 		w.giveUp(f)
 		return
@@ -488,12 +488,8 @@ func transient(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(
 
 // matchName runs the rules on a name (and a URL) without allocating; the
 // hits' Match strings may alias the packet until owned() copies them.
-func (w *Worker) matchName(kind event.Kind, name, url []byte) []event.Hit {
+func (w *Worker) matchName(set *matcher.Set, kind event.Kind, name, url []byte) []event.Hit {
 	hits := w.hits[:0]
-	if w.opts.Rules == nil {
-		return hits
-	}
-	set := w.opts.Rules()
 	if set == nil {
 		return hits
 	}
@@ -513,7 +509,7 @@ func (w *Worker) emitName(kind event.Kind, name []byte, fromServer bool) {
 
 func (w *Worker) emit(kind event.Kind, name, url []byte, fromServer bool) {
 	w.stats.Events[kind]++
-	hits := w.matchName(kind, name, url)
+	hits := w.matchName(w.ruleSet(), kind, name, url)
 	if len(hits) == 0 && !w.opts.AllEvents {
 		return
 	}
@@ -525,8 +521,8 @@ func (w *Worker) emit(kind event.Kind, name, url []byte, fromServer bool) {
 
 func (w *Worker) emitDNS(m *dnsmsg.Message) {
 	w.stats.Events[event.KindDNS]++
-	hits := w.matchName(event.KindDNS, m.QName, nil)
-	set := w.ruleSet()
+	set := w.ruleSet() // one Set for the name and its CNAMEs, even across a reload
+	hits := w.matchName(set, event.KindDNS, m.QName, nil)
 	if set != nil {
 		for _, c := range m.CNAMEs {
 			n := len(hits)
@@ -609,27 +605,6 @@ func owned(hits []event.Hit) []event.Hit {
 		out[i].Match = strings.Clone(out[i].Match)
 	}
 	return out
-}
-
-// looksLikeHTTP says whether b starts with an HTTP/1.x request method and
-// a space; a stream that does not is not read as HTTP.
-func looksLikeHTTP(b []byte) bool {
-	sp := -1
-	for i := 0; i < len(b) && i < 10; i++ {
-		if b[i] == ' ' {
-			sp = i
-			break
-		}
-	}
-	if sp < 3 {
-		return false
-	}
-	switch string(b[:sp]) {
-	case "GET", "POST", "HEAD", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
-		"PROPFIND", "PROPPATCH", "MKCOL", "COPY", "MOVE", "LOCK", "UNLOCK", "REPORT", "SEARCH":
-		return true
-	}
-	return false
 }
 
 var rcodeNames = [...]string{"NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED",

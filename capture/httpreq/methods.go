@@ -48,3 +48,12 @@ func methodPrefix(b []byte) bool {
 	}
 	return false
 }
+
+// StartsRequest reports whether b begins with a known method and a space,
+// so a reader joining a connection midway (or looking at its first
+// segment) knows a request head starts here.
+func StartsRequest(b []byte) bool {
+	b = b[:min(len(b), maxMethod+1)]
+	sp := bytes.IndexByte(b, ' ')
+	return sp > 0 && isMethod(b[:sp])
+}

@@ -345,3 +345,19 @@ func TestMethods(t *testing.T) {
 		}
 	}
 }
+
+func TestStartsRequest(t *testing.T) {
+	for _, m := range methods {
+		if !StartsRequest([]byte(m + " /x HTTP/1.1\r\n")) {
+			t.Errorf("StartsRequest(%q ...) = false", m)
+		}
+		if StartsRequest([]byte(m)) {
+			t.Errorf("StartsRequest(%q) without a space = true", m)
+		}
+	}
+	for _, bad := range []string{"", " GET /", "get / HTTP/1.1", "GETX / HTTP/1.1", "\x16\x03\x01\x02\x00\x01", "HTTP/1.1 200 OK"} {
+		if StartsRequest([]byte(bad)) {
+			t.Errorf("StartsRequest(%q) = true", bad)
+		}
+	}
+}
