@@ -46,6 +46,17 @@ type Batch struct {
 	ID      uint64
 	Created time.Time
 	Rows    []Row
+	// Seqs are the rows' numbers in the batch as first built; nil means
+	// row i is number i. A replay that inserts only missing rows keeps
+	// their numbers.
+	Seqs []uint32
+}
+
+func (b *Batch) seq(i int) uint32 {
+	if b.Seqs != nil {
+		return b.Seqs[i]
+	}
+	return uint32(i)
 }
 
 // AppendEvent adds one row per hit of ev.

@@ -47,7 +47,7 @@ func appendRowBinary(dst []byte, b *Batch, ms bool) []byte {
 		dst = binary.LittleEndian.AppendUint32(dst, r.MatchStart)
 		dst = binary.LittleEndian.AppendUint32(dst, r.MatchEnd)
 		dst = binary.LittleEndian.AppendUint64(dst, b.ID)
-		dst = binary.LittleEndian.AppendUint32(dst, uint32(i))
+		dst = binary.LittleEndian.AppendUint32(dst, b.seq(i))
 	}
 	return dst
 }
@@ -166,8 +166,17 @@ func DecodeRecord(p []byte) (*Batch, error) {
 		if r.err != nil {
 			return nil, fmt.Errorf("hitlog record row %d: %w", i, r.err)
 		}
-		if id != b.ID || seq != uint32(i) {
-			return nil, fmt.Errorf("hitlog record row %d: dedup key (%d, %d), want (%d, %d)", i, id, seq, b.ID, i)
+		if id != b.ID {
+			return nil, fmt.Errorf("hitlog record row %d: batch id %d, want %d", i, id, b.ID)
+		}
+		if seq != uint32(i) && b.Seqs == nil {
+			b.Seqs = make([]uint32, i, n)
+			for j := range b.Seqs {
+				b.Seqs[j] = uint32(j)
+			}
+		}
+		if b.Seqs != nil {
+			b.Seqs = append(b.Seqs, seq)
 		}
 	}
 	if len(r.p) != 0 {

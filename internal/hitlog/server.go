@@ -130,7 +130,7 @@ func (s *serverStore) Insert(ctx context.Context, b *Batch) error {
 	for i := range b.Rows {
 		r := &b.Rows[i]
 		ts[i], port[i], sev[i], start[i], end[i] = r.Time, r.Port, r.Severity, r.MatchStart, r.MatchEnd
-		ids[i], seqs[i] = b.ID, uint32(i)
+		ids[i], seqs[i] = b.ID, b.seq(i)
 		for j, v := range [...]string{r.Sensor, r.Kind, r.Client, r.Server, r.Name, r.URL, r.Pack, r.Rule, r.Category, r.Action, r.Field, r.Match} {
 			strs[j][i] = v
 		}
