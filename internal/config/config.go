@@ -75,7 +75,17 @@ type DNS struct {
 
 // Hitlog says where hits are stored.
 type Hitlog struct {
-	URL string `yaml:"url"` // clickhouse://user:pass@host:9000/db or chdb:///dir
+	URL           string   `yaml:"url"`            // clickhouse://user:pass@host:9000/db or chdb:///dir
+	BatchRows     int      `yaml:"batch_rows"`     // rows per INSERT
+	BatchInterval Duration `yaml:"batch_interval"` // a batch goes out at least this often
+	QueueRows     int      `yaml:"queue_rows"`     // rows held in memory before overflowing to the spool
+	SpoolDir      string   `yaml:"spool_dir"`      // batches wait here while the store is down
+	SpoolMaxMB    int      `yaml:"spool_max_mb"`   // cap on the spool's size on disk
+	SpoolFull     string   `yaml:"spool_full"`     // drop_oldest or drop_newest when the spool is at its cap
+	// RollupRetention keeps the hourly counts (no client addresses but in
+	// clients_1h, which follows privacy.retention) longer than raw hits.
+	RollupRetention Duration `yaml:"rollup_retention"`
+	Cluster         bool     `yaml:"cluster"` // read the Distributed *_all tables of deploy/clickhouse/cluster.sql
 }
 
 // State says where the SQLite state database lives.
@@ -134,8 +144,10 @@ func Default() Config {
 		},
 		// Empty rather than nil lists, so that defaults, a parsed "[]" and
 		// Dump all agree.
-		Capture:  Capture{Interfaces: []string{}, Files: []string{}, Workers: 2, FlowMemoryMB: 64, FlowIdle: Duration(time.Minute)},
-		Hitlog:   Hitlog{URL: "chdb:///var/lib/campusguard/hits"},
+		Capture: Capture{Interfaces: []string{}, Files: []string{}, Workers: 2, FlowMemoryMB: 64, FlowIdle: Duration(time.Minute)},
+		Hitlog: Hitlog{URL: "chdb:///var/lib/campusguard/hits", BatchRows: 50000, BatchInterval: Duration(5 * time.Second),
+			QueueRows: 200000, SpoolDir: "/var/lib/campusguard/spool", SpoolMaxMB: 1024, SpoolFull: "drop_oldest",
+			RollupRetention: Duration(400 * day)},
 		State:    State{Path: "/var/lib/campusguard/state.db"},
 		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
 		Privacy:  Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * day)},

@@ -31,6 +31,14 @@ dns:
   corefile: /etc/campusguard/Corefile
 hitlog:
   url: clickhouse://cg:secret@ch1:9000/campusguard
+  batch_rows: 20000
+  batch_interval: 2s
+  queue_rows: 100000
+  spool_dir: /srv/spool
+  spool_max_mb: 256
+  spool_full: drop_newest
+  rollup_retention: 30d
+  cluster: true
 state:
   path: /srv/state.db
 http:
@@ -68,8 +76,9 @@ func fullConfig() Config {
 			FlowMemoryMB: 128,
 			FlowIdle:     Duration(2 * time.Minute),
 		},
-		DNS:     DNS{Corefile: "/etc/campusguard/Corefile"},
-		Hitlog:  Hitlog{URL: "clickhouse://cg:secret@ch1:9000/campusguard"},
+		DNS: DNS{Corefile: "/etc/campusguard/Corefile"},
+		Hitlog: Hitlog{URL: "clickhouse://cg:secret@ch1:9000/campusguard", BatchRows: 20000, BatchInterval: Duration(2 * time.Second),
+			QueueRows: 100000, SpoolDir: "/srv/spool", SpoolMaxMB: 256, SpoolFull: "drop_newest", RollupRetention: Duration(30 * 24 * time.Hour), Cluster: true},
 		State:   State{Path: "/srv/state.db"},
 		HTTP:    HTTP{Listen: ":9090"},
 		Privacy: Privacy{KeyFile: "/srv/pseudonym.key", Retention: Duration(9 * 24 * time.Hour)},

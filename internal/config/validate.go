@@ -63,6 +63,27 @@ func (c Config) check() []*problem {
 	if msg := checkHitlogURL(c.Hitlog.URL); msg != "" {
 		add("hitlog.url", "%s", msg)
 	}
+	if n := c.Hitlog.BatchRows; n < 1 || n > 1_000_000 {
+		add("hitlog.batch_rows", "must be between 1 and 1000000, got %d", n)
+	}
+	if d := c.Hitlog.BatchInterval; d < Duration(10*time.Millisecond) || d > Duration(time.Hour) {
+		add("hitlog.batch_interval", "must be between 10ms and 1h, got %s", d)
+	}
+	if n := c.Hitlog.QueueRows; n < c.Hitlog.BatchRows || n > 100_000_000 {
+		add("hitlog.queue_rows", "must be at least hitlog.batch_rows (%d) and at most 100000000, got %d", c.Hitlog.BatchRows, n)
+	}
+	if c.Hitlog.SpoolDir == "" {
+		add("hitlog.spool_dir", "must not be empty: batches wait there while the hit store is down")
+	}
+	if n := c.Hitlog.SpoolMaxMB; n < 1 || n > 1<<24 {
+		add("hitlog.spool_max_mb", "must be between 1 and %d, got %d", 1<<24, n)
+	}
+	if p := c.Hitlog.SpoolFull; p != "drop_oldest" && p != "drop_newest" {
+		add("hitlog.spool_full", "want drop_oldest or drop_newest, got %q", p)
+	}
+	if d := c.Hitlog.RollupRetention; d != 0 && d < Duration(day) {
+		add("hitlog.rollup_retention", "must be 0 (keep forever) or at least 1 day, got %s", d)
+	}
 	if c.State.Path == "" {
 		add("state.path", "must not be empty")
 	}
