@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 )
 
 // A migration moves the schema from version-1 to version. Its statements
@@ -24,10 +25,13 @@ type schema struct {
 	engine func(table, kind string) string
 	// onCluster is " ON CLUSTER name" for cluster DDL, else "".
 	onCluster string
+	// now splits a rollup's history: its view counts hits from the moment
+	// it exists, a backfill counts the older ones.
+	now time.Time
 }
 
-func newSchema(db string, v Version) schema {
-	return schema{db: db, f: FeaturesOf(v), engine: func(_, kind string) string { return kind }}
+func newSchema(db string, v Version, now time.Time) schema {
+	return schema{db: db, f: FeaturesOf(v), engine: func(_, kind string) string { return kind }, now: now}
 }
 
 // lc is a string column type for columns with few distinct values.
@@ -55,9 +59,20 @@ func (s schema) rollup(table, bucket, partition string, dims [][2]string) []stri
 	}
 	create := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s%s (t DateTime, %s, hits UInt64) ENGINE = %s PARTITION BY %s(t) ORDER BY (t, %s)",
 		s.db, table, s.onCluster, strings.Join(cols, ", "), s.engine(table, "SummingMergeTree(hits)"), partition, strings.Join(names, ", "))
-	view := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv%s TO %s.%s AS SELECT %s(toDateTime(ts)) AS t, %s, count() AS hits FROM %s.hits GROUP BY t, %s",
-		s.db, table, s.onCluster, s.db, table, bucket, strings.Join(names, ", "), s.db, strings.Join(names, ", "))
-	return []string{create, view}
+	sel := fmt.Sprintf("SELECT %s(toDateTime(ts)) AS t, %s, count() AS hits FROM %s.hits", bucket, strings.Join(names, ", "), s.db)
+	group := " GROUP BY t, " + strings.Join(names, ", ")
+	view := fmt.Sprintf("CREATE MATERIALIZED VIEW IF NOT EXISTS %s.%s_mv%s TO %s.%s AS %s%s", s.db, table, s.onCluster, s.db, table, sel, group)
+	// Hits stored before the view existed are counted once, by the
+	// backfill, and only if no earlier run of this migration did it. Rows
+	// another sensor writes with a time before the cutoff while this runs
+	// may be counted twice; serve migrates before it starts writing.
+	if s.now.IsZero() {
+		return []string{create, view} // a new cluster has nothing to backfill
+	}
+	cutoff := s.now.Unix()
+	backfill := fmt.Sprintf("INSERT INTO %s.%s (t, %s, hits) %s WHERE ts < toDateTime(%d) AND (SELECT count() FROM %s.%s WHERE t < toDateTime(%d)) = 0%s",
+		s.db, table, strings.Join(names, ", "), sel, cutoff, s.db, table, cutoff, group)
+	return []string{create, view, backfill}
 }
 
 // The versions of the hit store schema. Append only: a released migration
@@ -124,7 +139,7 @@ func migrateTo(ctx context.Context, s Store, target int) (from int, err error) {
 	if from > LatestVersion() {
 		return from, fmt.Errorf("migrate %s: the store is at schema version %d, newer than this build's %d; upgrade campusguard", s.Describe(), from, LatestVersion())
 	}
-	sc := newSchema(s.Database(), s.Version())
+	sc := newSchema(s.Database(), s.Version(), time.Now())
 	for _, m := range migrations {
 		if m.version <= from || m.version > target {
 			continue
@@ -147,7 +162,7 @@ func migrateTo(ctx context.Context, s Store, target int) (from int, err error) {
 // shards, and ON CLUSTER on every statement. deploy/clickhouse/cluster.sql
 // is this output.
 func ClusterDDL(cluster, db string, v Version) string {
-	sc := newSchema(db, v)
+	sc := newSchema(db, v, time.Time{})
 	sc.onCluster = " ON CLUSTER " + cluster
 	sc.engine = func(table, kind string) string {
 		name, args, _ := strings.Cut(kind, "(")
