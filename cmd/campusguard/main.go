@@ -41,7 +41,7 @@ func commands() []command {
 		{"scan", "read pcap/pcapng files and print the events that hit a rule", runScan},
 		{"match", "match one text a line from stdin against rule packs", runMatch},
 		{"rules", "rules check PACK...: report every bad rule line", runRules},
-		{"migrate", "create or upgrade the hit store schema", notYet("migrate", 6)},
+		{"migrate", "create or upgrade the hit store schema", runMigrate},
 		{"users", "manage console users", notYet("users", 7)},
 		{"tokens", "manage API tokens", notYet("tokens", 7)},
 		{"config", "config dump: print the effective configuration", runConfig},

@@ -20,7 +20,7 @@ func runScan(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	fs.Var(&packs, "rules", "rule pack file, glob or builtin[:NAME] (repeatable; default: the config's packs)")
 	events := fs.Bool("events", false, "print every extracted event, not only those that hit a rule")
 	format := fs.String("format", output.FormatNDJSON, "output format: ndjson or table")
-	hitlog := fs.String("hitlog", "", "also store hits in this hit store (clickhouse://… or chdb://…)")
+	hitlogURL := fs.String("hitlog", "", "also store hits in this hit store (clickhouse://… or chdb://…)")
 	pseudo := fs.String("pseudonymize", "config", "replace client addresses with keyed pseudonyms: on, off, or config (privacy.pseudonymize)")
 	failOnHit := fs.Bool("fail-on-hit", false, "exit 1 when any event hits a rule")
 	cfgPath := fs.String("config", "", "config file (default /etc/campusguard/campusguard.yaml if it exists)")
@@ -31,12 +31,16 @@ func runScan(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return usageErrorf("no capture files given")
 	}
-	if *hitlog != "" {
-		return &exitError{code: exitUsage, err: errors.New("scan --hitlog: the hit store is not yet built (tracked in issue 6)")}
-	}
 	out, cfg, m, err := setupMatching(*cfgPath, packs, *format, stdout, stderr)
 	if err != nil {
 		return err
+	}
+	var store *scanStore
+	if *hitlogURL != "" {
+		if store, err = openScanStore(*hitlogURL, cfg, stderr); err != nil {
+			return err
+		}
+		defer store.abort()
 	}
 	opts := capture.Options{
 		Sensor:    cfg.Sensor.Name,
@@ -69,6 +73,9 @@ func runScan(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		if writeErr == nil {
 			writeErr = out.Write(ev)
 		}
+		if store != nil {
+			store.w.Write(ev)
+		}
 	}
 	w := capture.NewWorker(opts, nil)
 	bar := newProgress(fs.Args(), stderr)
@@ -99,6 +106,11 @@ func runScan(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 	}
 	st := w.Stats()
 	fmt.Fprintf(stderr, "%d files: %s\n", len(fs.Args()), st.Summary())
+	if store != nil {
+		if err := store.finish(stderr); err != nil {
+			return err
+		}
+	}
 	if len(failed) > 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("%d of %d files could not be read", len(failed), len(fs.Args()))}
 	}

@@ -103,7 +103,8 @@ func TestScanErrors(t *testing.T) {
 		{[]string{"scan"}, "no capture files"},
 		{[]string{"scan", "--pseudonymize=off", filepath.Join(dir, "missing.pcap")}, "no such file"},
 		{[]string{"scan", "--pseudonymize=off", junk, good}, "junk.pcap: not a pcap or pcapng"},
-		{[]string{"scan", "--hitlog", "chdb:///tmp/x", good}, "issue 6"},
+		{[]string{"scan", "--hitlog", "mysql://x/y", good}, `hit store URL scheme "mysql" is not supported`},
+		{[]string{"scan", "--hitlog", "clickhouse://u:p@127.0.0.1:1/db?dial_timeout=1s", good}, "connection refused"},
 		{[]string{"scan", "--pseudonymize=maybe", good}, "want on, off or config"},
 		{[]string{"scan", "--format", "xml", good}, "unknown format"},
 	}

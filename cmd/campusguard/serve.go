@@ -25,7 +25,7 @@ import (
 	"github.com/campusguard/campusguard/dnsplugin/resolver"
 	"github.com/campusguard/campusguard/internal/config"
 	"github.com/campusguard/campusguard/internal/event"
-	"github.com/campusguard/campusguard/internal/output"
+	"github.com/campusguard/campusguard/internal/hitlog"
 	"github.com/campusguard/campusguard/matcher"
 )
 
@@ -68,8 +68,7 @@ func (q *hitQueue) put(ev *event.Event) {
 }
 
 // serve runs the components the config enables until ctx ends, starting
-// them in order and stopping them in reverse. Until the hit store lands
-// (issue 6), events with hits go to stdout as NDJSON.
+// them in order and stopping them in reverse. Hits go to the hit store.
 func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
@@ -94,15 +93,39 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	defer m.Stop()
 
+	// The hit store comes first: an unreachable server or a refused login
+	// stops serve here, with the reason, before anything captures.
+	store, from, err := openHitStore(ctx, cfg.Hitlog.URL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	log.Info("hit store", "store", store.Describe(), "schema_from", from, "schema", hitlog.LatestVersion())
+	writer, err := hitlog.NewWriter(store, writerOptions(cfg.Hitlog, cfg.Hitlog.SpoolDir, reg, log))
+	if err != nil {
+		return usageErrorf("hitlog.spool_dir: %w", err)
+	}
+	defer func() {
+		// Hits the store cannot take in time stay in the spool for the
+		// next start.
+		flush, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := writer.Close(flush); err != nil {
+			log.Warn("hit store: not every hit was written; the rest waits in the spool", "err", err, "spool", cfg.Hitlog.SpoolDir)
+		}
+	}()
+	retentionDone := make(chan struct{})
+	go func() {
+		defer close(retentionDone)
+		hitlog.RetentionLoop(ctx, store, retention(cfg), time.Hour, func(err error) { log.Error("hit store retention", "err", err) })
+	}()
+
 	queue := newHitQueue(reg, 65536)
 	sinkDone := make(chan struct{})
 	go func() {
 		defer close(sinkDone)
-		out, _ := output.New(stdout, output.FormatNDJSON)
 		for ev := range queue.ch {
-			if err := out.Write(ev); err != nil {
-				log.Error("write event", "err", err)
-			}
+			writer.Write(ev)
 		}
 	}()
 
@@ -196,6 +219,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	replay.Wait()
 	close(queue.ch)
 	<-sinkDone
+	<-retentionDone
 	return nil
 }
 

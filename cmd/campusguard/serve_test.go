@@ -17,6 +17,7 @@ import (
 
 	"github.com/campusguard/campusguard/capture/pcapgen"
 	"github.com/campusguard/campusguard/internal/config"
+	"github.com/campusguard/campusguard/internal/hitlog"
 )
 
 // syncBuffer is a bytes.Buffer safe for the sink goroutine and the test.
@@ -48,7 +49,7 @@ func freePort(t *testing.T) string {
 }
 
 // TestServeReplaysCaptureFiles: serve reads the configured capture files
-// through the pipeline, writes hits as NDJSON, and exposes the capture and
+// through the pipeline, stores its hits, and exposes the capture and
 // rule metrics, health and readiness on the configured listener.
 func TestServeReplaysCaptureFiles(t *testing.T) {
 	pcap, truth := writePcap(t, pcapgen.Config{Seed: 5, Packets: 3000, NoQUIC: true})
@@ -57,6 +58,8 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 	cfg.Rules.Packs = []string{"builtin"}
 	cfg.HTTP.Listen = freePort(t)
 	cfg.Privacy.KeyFile = filepath.Join(t.TempDir(), "key")
+	cfg.Hitlog.URL = embeddedStoreURL(t)
+	cfg.Hitlog.SpoolDir = t.TempDir()
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -92,9 +95,21 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("serve: %v\n%s", err, stderr.String())
 	}
-	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) == 0 || len(lines) >= len(truth) || !strings.Contains(lines[0], `"hits":[`) || !strings.Contains(lines[0], `"src":"anon-`) {
-		t.Errorf("%d hit events of %d events; first: %.200s", len(lines), len(truth), lines[0])
+	// serve stores exactly the hits scan finds in the same file, with
+	// pseudonymized clients.
+	want := scanHits(t, pcap)
+	if want == 0 || want >= len(truth) {
+		t.Fatalf("scan finds %d hits in %d events; the capture proves nothing", want, len(truth))
+	}
+	hits := storedHits(t, cfg.Hitlog.URL, hitlog.Filter{})
+	if len(hits) != want {
+		t.Errorf("the hit store holds %d hits, scan finds %d", len(hits), want)
+	}
+	for _, h := range hits {
+		if !strings.HasPrefix(h.Client, "anon-") {
+			t.Errorf("stored client %q is not a pseudonym", h.Client)
+			break
+		}
 	}
 	if _, err := os.Stat(cfg.Privacy.KeyFile); err != nil {
 		t.Errorf("pseudonym key not created: %v", err)
@@ -102,8 +117,8 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 }
 
 // TestServeRunsDNS: with dns.corefile set, serve answers DNS in-process;
-// a blocked name gets NXDOMAIN and its hit reaches the same output as
-// capture hits, and the plugin's metrics are on /metrics.
+// a blocked name gets NXDOMAIN and its hit reaches the hit store (here a
+// ClickHouse server), and the plugin's metrics are on /metrics.
 func TestServeRunsDNS(t *testing.T) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -121,6 +136,9 @@ func TestServeRunsDNS(t *testing.T) {
 	cfg.Rules.Packs = []string{"builtin"}
 	cfg.HTTP.Listen = freePort(t)
 	cfg.Privacy.Pseudonymize = false
+	cfg.Hitlog.URL = serverStoreURL(t)
+	cfg.Hitlog.SpoolDir = t.TempDir()
+	cfg.Hitlog.BatchInterval = config.Duration(50 * time.Millisecond)
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -151,12 +169,12 @@ func TestServeRunsDNS(t *testing.T) {
 	if r := query("www.example.com"); r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 		t.Errorf("allowed name: %v", r)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) && !strings.Contains(stdout.String(), `"name":"login-verify.example"`) {
-		time.Sleep(50 * time.Millisecond)
+	var hits []hitlog.Hit
+	for deadline := time.Now().Add(10 * time.Second); len(hits) == 0 && time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		hits = storedHits(t, cfg.Hitlog.URL, hitlog.Filter{Kind: "dns"})
 	}
-	if !strings.Contains(stdout.String(), `"kind":"dns"`) || !strings.Contains(stdout.String(), "phishing-example") {
-		t.Errorf("no DNS hit in the output: %q", stdout.String())
+	if len(hits) != 1 || hits[0].Name != "login-verify.example" || hits[0].Pack != "phishing-example" || hits[0].Client != "127.0.0.1" {
+		t.Errorf("stored DNS hits: %+v, want one for login-verify.example from 127.0.0.1", hits)
 	}
 	resp, err := http.Get("http://" + cfg.HTTP.Listen + "/metrics")
 	if err != nil {

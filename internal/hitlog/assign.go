@@ -52,6 +52,11 @@ func assign(dest, v any) error {
 		n, err := toInt(v)
 		*d = n != 0
 		return err
+	case *uint64:
+		// Batch ids use all 64 bits.
+		n, err := toUint(v)
+		*d = n
+		return err
 	}
 	n, err := toInt(v)
 	if err != nil {
@@ -62,11 +67,6 @@ func assign(dest, v any) error {
 		*d = int(n)
 	case *int64:
 		*d = n
-	case *uint64:
-		if n < 0 {
-			return fmt.Errorf("negative %d into uint64", n)
-		}
-		*d = uint64(n)
 	case *uint32:
 		if n < 0 || n > math.MaxUint32 {
 			return fmt.Errorf("%d out of range for uint32", n)
@@ -137,4 +137,20 @@ func toFloat(v any) (float64, error) {
 	}
 	n, err := toInt(v)
 	return float64(n), err
+}
+
+func toUint(v any) (uint64, error) {
+	switch x := v.(type) {
+	case uint64:
+		return x, nil
+	case json.Number:
+		return strconv.ParseUint(x.String(), 10, 64)
+	case string:
+		return strconv.ParseUint(x, 10, 64)
+	}
+	n, err := toInt(v)
+	if err == nil && n < 0 {
+		return 0, fmt.Errorf("negative %d into uint64", n)
+	}
+	return uint64(n), err
 }

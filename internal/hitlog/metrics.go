@@ -28,7 +28,7 @@ func newWriterMetrics(reg prometheus.Registerer, w *Writer) *writerMetrics {
 		dedupRows:    counter("deduplicated_rows_total", "Rows of replayed batches the store already held, not inserted again."),
 		corrupt:      counter("spool_undecodable_records_total", "Spool records with a valid checksum that did not decode; skipped."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dropped_rows_total",
-			Help: "Hit rows lost: queue_full (memory queue and spool both behind), spool_full (spool at its cap, per its policy), closed."}, []string{"reason"}),
+			Help: "Hit rows lost: queue_full (memory queue and spool both behind), spool_full (spool at its cap, per its policy), spool_error (disk error), closed."}, []string{"reason"}),
 		lag:       gauge("lag_seconds", "Age of the last batch written when it was written; 0 when idle."),
 		up:        gauge("store_up", "1 while the hit store accepts inserts, 0 while the writer is backing off."),
 		queueRows: gauge("queue_rows", "Rows in sealed batches waiting in memory."),

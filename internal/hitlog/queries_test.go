@@ -46,7 +46,7 @@ func seed(t *testing.T, s Store, n int) []Row {
 	t.Helper()
 	rows := seedRows(n)
 	for i := 0; i < n; i += 500 {
-		insert(t, s, &Batch{ID: uint64(i + 1), Rows: rows[i:min(i+500, n)]})
+		insert(t, s, &Batch{ID: uint64(i+1) | 1<<63, Rows: rows[i:min(i+500, n)]}) // ids use all 64 bits
 	}
 	return rows
 }

@@ -239,7 +239,11 @@ func (w *Writer) route(b *Batch) {
 func (w *Writer) spoolBatch(b *Batch) {
 	defer w.finished()
 	if err := w.sp.Append(EncodeRecord(b)); err != nil {
-		w.m.dropped.WithLabelValues("spool_full").Add(float64(len(b.Rows)))
+		reason := "spool_error"
+		if errors.Is(err, spool.ErrFull) {
+			reason = "spool_full"
+		}
+		w.m.dropped.WithLabelValues(reason).Add(float64(len(b.Rows)))
 		w.log.Error("hit log: spool refused a batch; its rows are lost", "rows", len(b.Rows), "err", err)
 		return
 	}
