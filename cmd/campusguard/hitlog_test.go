@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,6 +107,34 @@ func TestScanHitlog(t *testing.T) {
 			}
 			if !strings.Contains(errOut, "stored ") {
 				t.Errorf("no stored-hits summary on stderr: %s", errOut)
+			}
+
+			// campusguard hits reads them back: counts by rule, and a listing.
+			rules := map[string]int{}
+			for _, p := range printed {
+				rules[p[strings.LastIndexByte(p, ' ')+1:]]++
+			}
+			code, out, errOut = runCLI(t, "", "hits", "--hitlog", url, "--top", "rule", "--limit", "1000", "--format", "ndjson")
+			if code != exitOK {
+				t.Fatalf("hits --top rule: exit %d: %s", code, errOut)
+			}
+			got := map[string]int{}
+			for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+				var c struct {
+					Rule string `json:"rule"`
+					Hits int    `json:"hits"`
+				}
+				if err := json.Unmarshal([]byte(line), &c); err != nil {
+					t.Fatalf("hits --top output %q: %v", line, err)
+				}
+				got[c.Rule] = c.Hits
+			}
+			if fmt.Sprint(got) != fmt.Sprint(rules) {
+				t.Errorf("hits --top rule = %v, want %v", got, rules)
+			}
+			code, out, _ = runCLI(t, "", "hits", "--hitlog", url, "--limit", "3")
+			if lines := strings.Split(strings.TrimSpace(out), "\n"); code != exitOK || len(lines) != 4 || !strings.HasPrefix(lines[0], "TIME") {
+				t.Errorf("hits --limit 3: exit %d, %d lines:\n%s", code, len(lines), out)
 			}
 		})
 	}

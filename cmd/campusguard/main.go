@@ -42,6 +42,7 @@ func commands() []command {
 		{"match", "match one text a line from stdin against rule packs", runMatch},
 		{"rules", "rules check PACK...: report every bad rule line", runRules},
 		{"migrate", "create or upgrade the hit store schema", runMigrate},
+		{"hits", "list stored hits, or count them by rule, name, client…", runHits},
 		{"users", "manage console users", notYet("users", 7)},
 		{"tokens", "manage API tokens", notYet("tokens", 7)},
 		{"config", "config dump: print the effective configuration", runConfig},
