@@ -23,8 +23,8 @@ CREATE MATERIALIZED VIEW IF NOT EXISTS campusguard.names_1h_mv ON CLUSTER campus
 CREATE TABLE IF NOT EXISTS campusguard.clients_1h ON CLUSTER campus (t DateTime, category LowCardinality(String), client String, hits UInt64) ENGINE = ReplicatedSummingMergeTree('/clickhouse/tables/{shard}/campusguard/clients_1h', '{replica}', hits) PARTITION BY toYYYYMMDD(t) ORDER BY (t, category, client);
 CREATE MATERIALIZED VIEW IF NOT EXISTS campusguard.clients_1h_mv ON CLUSTER campus TO campusguard.clients_1h AS SELECT toStartOfHour(toDateTime(ts)) AS t, category, client, count() AS hits FROM campusguard.hits GROUP BY t, category, client;
 
--- Sensors write to hits_all, which spreads rows over the shards; each shard's
--- views fill its own rollups, and the console reads the _all tables.
+-- Sensors write to the local hits table of the node they connect to; each shard's
+-- views fill its own rollups, and the console reads these _all tables.
 CREATE TABLE IF NOT EXISTS campusguard.hits_all ON CLUSTER campus AS campusguard.hits ENGINE = Distributed(campus, campusguard, hits, rand());
 CREATE TABLE IF NOT EXISTS campusguard.hits_1m_all ON CLUSTER campus AS campusguard.hits_1m ENGINE = Distributed(campus, campusguard, hits_1m, rand());
 CREATE TABLE IF NOT EXISTS campusguard.hits_1h_all ON CLUSTER campus AS campusguard.hits_1h ENGINE = Distributed(campus, campusguard, hits_1h, rand());

@@ -181,8 +181,8 @@ func ClusterDDL(cluster, db string, v Version) string {
 			b.WriteString(stmt + ";\n")
 		}
 	}
-	fmt.Fprintf(&b, "\n-- Sensors write to hits_all, which spreads rows over the shards; each shard's\n")
-	fmt.Fprintf(&b, "-- views fill its own rollups, and the console reads the _all tables.\n")
+	fmt.Fprintf(&b, "\n-- Sensors write to the local hits table of the node they connect to; each shard's\n")
+	fmt.Fprintf(&b, "-- views fill its own rollups, and the console reads these _all tables.\n")
 	for _, t := range []string{"hits", "hits_1m", "hits_1h", "names_1h", "clients_1h"} {
 		fmt.Fprintf(&b, "CREATE TABLE IF NOT EXISTS %s.%s_all ON CLUSTER %s AS %s.%s ENGINE = Distributed(%s, %s, %s, rand());\n", db, t, cluster, db, t, cluster, db, t)
 	}
