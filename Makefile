@@ -51,10 +51,13 @@ unit race: export CAMPUSGUARD_TEST_REQUIRE_SERVERS := 1
 unit:
 	$(GO) test -count=1 -timeout 20m ./...
 
-# The swap-on-reload and pooled-scratch paths under the race detector.
+# The swap-on-reload and pooled-scratch paths, and the hit log writer and
+# its spool, under the race detector.
 race:
 	$(GO) test -race -count=1 -run 'Concurrent|Reload|MatchText|MatchDomain' ./matcher/
 	$(GO) test -race -count=1 -run 'Live|TLSHello|HTTPKeepAlive|GeneratedTruth' ./capture/
+	$(GO) test -race -count=1 -run 'TestWriterBatches|TestWriterReplayDedup|TestWriterCorruptSpool|TestEngine' ./internal/hitlog/ ./internal/hitlog/chdb/
+	$(GO) test -race -count=1 ./internal/hitlog/spool/
 
 # Short runs of every fuzz target (the committed corpora run in `unit` too).
 fuzz:

@@ -228,6 +228,11 @@ func (w *Writer) route(b *Batch) {
 		case w.handoff <- b:
 			w.modeMu.Unlock()
 			return
+		case <-w.stop:
+			// Closing: the inserter is gone, so disk it is.
+			w.spoolBatch(b)
+			w.modeMu.Unlock()
+			return
 		default:
 		}
 		w.modeMu.Unlock()
@@ -261,6 +266,7 @@ func (w *Writer) finished() {
 func (w *Writer) insertLoop() {
 	defer w.done.Done()
 	backoff := time.Duration(0)
+	replayFailures := 0
 	for {
 		if backoff > 0 {
 			w.m.up.Set(0)
@@ -288,9 +294,14 @@ func (w *Writer) insertLoop() {
 		w.m.up.Set(1)
 		if n, _ := w.sp.Len(); n > 0 {
 			if err := w.replayOne(); err != nil {
-				w.log.Warn("hit log: replay failed; will retry", "err", err)
-				backoff = w.opts.RetryMin
+				// The store answers pings but refuses this batch: back off
+				// further each time rather than retry at full speed.
+				replayFailures++
+				backoff = min(w.opts.RetryMin<<min(replayFailures, 10), w.opts.RetryMax)
+				w.log.Warn("hit log: replay failed; will retry", "err", err, "retry_in", backoff)
+				continue
 			}
+			replayFailures = 0
 			continue
 		}
 		w.modeMu.Lock()
