@@ -46,6 +46,7 @@ type Matcher struct {
 	opts    Options
 	fold    *foldTable
 	current atomic.Pointer[Set]
+	last    atomic.Pointer[ReloadReport]
 	metrics *metrics
 	log     *slog.Logger
 
@@ -77,7 +78,12 @@ type ReloadReport struct {
 	Failed   []error     // packs that failed, with file and reason
 	Problems []LineError // bad lines, skipped
 	Duration time.Duration
+	At       time.Time // when the reload began
 }
+
+// LastReport is the report of the latest reload, for the console's rules
+// page; callers must not modify it.
+func (m *Matcher) LastReport() *ReloadReport { return m.last.Load() }
 
 // Err joins the fatal pack errors, or returns nil.
 func (r *ReloadReport) Err() error { return errors.Join(r.Failed...) }
@@ -147,6 +153,8 @@ func (m *Matcher) Reload() *ReloadReport {
 	m.current.Store(set)
 	m.loaded = next
 	rep.Duration = time.Since(began)
+	rep.At = began
+	m.last.Store(rep)
 	m.metrics.observe(rep, set)
 	for _, e := range rep.Failed {
 		m.log.Error("rule pack failed", "err", e)

@@ -56,10 +56,17 @@ func TestReload(t *testing.T) {
 		t.Fatalf("hit %q", got)
 	}
 
+	if m.LastReport() != rep || rep.At.IsZero() {
+		t.Errorf("LastReport is not the first load's report")
+	}
+
 	// Nothing changed: the pack is reused as it is.
 	rep = m.Reload()
 	if len(rep.Reused) != 1 || len(rep.Loaded) != 0 {
 		t.Fatalf("unchanged reload: %+v", rep)
+	}
+	if m.LastReport() != rep {
+		t.Errorf("LastReport is not the latest reload's report")
 	}
 
 	// The list changed: rebuilt, and the old set keeps working for whoever holds it.
