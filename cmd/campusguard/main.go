@@ -43,8 +43,8 @@ func commands() []command {
 		{"rules", "rules check PACK...: report every bad rule line", runRules},
 		{"migrate", "create or upgrade the hit store schema", runMigrate},
 		{"hits", "list stored hits, or count them by rule, name, client…", runHits},
-		{"users", "manage console users", notYet("users", 7)},
-		{"tokens", "manage API tokens", notYet("tokens", 7)},
+		{"users", "manage console users: add, passwd, remove, list", runUsers},
+		{"tokens", "manage API tokens: add, revoke, list", runTokens},
 		{"config", "config dump: print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
 	}
@@ -91,11 +91,4 @@ func usage(w io.Writer) {
 		fmt.Fprintf(w, "  %-8s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "\nRun 'campusguard COMMAND -h' for a command's flags.")
-}
-
-// notYet is the honest stub for subcommands that later issues build.
-func notYet(name string, issue int) func([]string, io.Reader, io.Writer, io.Writer) error {
-	return func([]string, io.Reader, io.Writer, io.Writer) error {
-		return usageErrorf("not yet built (tracked in issue %d)", issue)
-	}
 }
