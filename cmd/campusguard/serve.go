@@ -25,7 +25,9 @@ import (
 	"github.com/campusguard/campusguard/dnsplugin/resolver"
 	"github.com/campusguard/campusguard/internal/config"
 	"github.com/campusguard/campusguard/internal/event"
+	"github.com/campusguard/campusguard/internal/eventapi"
 	"github.com/campusguard/campusguard/internal/hitlog"
+	"github.com/campusguard/campusguard/internal/state"
 	"github.com/campusguard/campusguard/matcher"
 )
 
@@ -92,6 +94,12 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		return err
 	}
 	defer m.Stop()
+
+	db, err := state.Open(ctx, cfg.State.Path)
+	if err != nil {
+		return usageErrorf("state.path: %w", err)
+	}
+	defer db.Close()
 
 	// The hit store comes first: an unreachable server or a refused login
 	// stops serve here, with the reason, before anything captures.
@@ -192,6 +200,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// The DNS plugin registers on the default registry, as CoreDNS plugins do.
 	gather := prometheus.Gatherers{reg, dnsMetrics{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: bearerAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if len(m.Set().Packs()) == 0 {
@@ -256,4 +265,20 @@ func (dnsMetrics) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	return out, err
+}
+
+// bearerAuth checks "Authorization: Bearer TOKEN" against the API tokens of
+// scope and names the caller "token:NAME".
+func bearerAuth(db *state.DB, scope state.Scope) func(*http.Request) (string, error) {
+	return func(r *http.Request) (string, error) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok {
+			return "", errors.New("missing \"Authorization: Bearer TOKEN\" (create one with campusguard tokens add)")
+		}
+		t, err := db.CheckToken(r.Context(), strings.TrimSpace(secret), scope)
+		if err != nil {
+			return "", err
+		}
+		return "token:" + t.Name, nil
+	}
 }

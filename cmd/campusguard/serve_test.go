@@ -16,8 +16,10 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/campusguard/campusguard/capture/pcapgen"
+	"github.com/campusguard/campusguard/dnsplugin/resolver"
 	"github.com/campusguard/campusguard/internal/config"
 	"github.com/campusguard/campusguard/internal/hitlog"
+	"github.com/campusguard/campusguard/internal/state"
 )
 
 // syncBuffer is a bytes.Buffer safe for the sink goroutine and the test.
@@ -60,6 +62,7 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 	cfg.Privacy.KeyFile = filepath.Join(t.TempDir(), "key")
 	cfg.Hitlog.URL = embeddedStoreURL(t)
 	cfg.Hitlog.SpoolDir = t.TempDir()
+	cfg.State.Path = filepath.Join(t.TempDir(), "state.db")
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -139,6 +142,7 @@ func TestServeRunsDNS(t *testing.T) {
 	cfg.Hitlog.URL = serverStoreURL(t)
 	cfg.Hitlog.SpoolDir = t.TempDir()
 	cfg.Hitlog.BatchInterval = config.Duration(50 * time.Millisecond)
+	cfg.State.Path = filepath.Join(t.TempDir(), "state.db")
 	var stdout, stderr syncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -184,5 +188,89 @@ func TestServeRunsDNS(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(b), "campusguard_dns_") || !strings.Contains(string(b), "campusguard_capture_packets_total") {
 		t.Errorf("/metrics lacks DNS or capture metrics")
+	}
+}
+
+// TestResolverReportsToServe: a standalone resolver (the plugin's report
+// forwarder, as in cmd/coredns) sends its hits to serve's /api/v1/events
+// with an ingest token, and they land in the hit store; a wrong token is
+// refused.
+func TestResolverReportsToServe(t *testing.T) {
+	cfg := config.Default()
+	cfg.Rules.Packs = []string{"builtin"}
+	cfg.HTTP.Listen = freePort(t)
+	cfg.Privacy.Pseudonymize = false
+	cfg.Hitlog.URL = serverStoreURL(t)
+	cfg.Hitlog.SpoolDir = t.TempDir()
+	cfg.Hitlog.BatchInterval = config.Duration(50 * time.Millisecond)
+	cfg.State.Path = filepath.Join(t.TempDir(), "state.db")
+	db, err := state.Open(context.Background(), cfg.State.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := db.AddToken(context.Background(), "resolver-1", state.ScopeIngest)
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	os.WriteFile(tokenFile, []byte(secret+"\n"), 0o600)
+
+	var stdout, stderr syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, &stdout, &stderr) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v\n%s", err, stderr.String())
+		}
+	}()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + cfg.HTTP.Listen + "/healthz"); err == nil {
+			resp.Body.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start\n%s", stderr.String())
+		}
+	}
+
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dnsAddr := pc.LocalAddr().String()
+	pc.Close()
+	_, port, _ := net.SplitHostPort(dnsAddr)
+	corefile := ".:" + port + " {\n\tbind 127.0.0.1\n\tcampusguard builtin {\n\t\tsensor resolver-1\n\t\treport http://" + cfg.HTTP.Listen +
+		"/api/v1/events {\n\t\t\tflush 50ms\n\t\t\ttoken_file " + tokenFile + "\n\t\t}\n\t}\n\ttemplate IN A {\n\t\tanswer \"{{ .Name }} 60 IN A 192.0.2.1\"\n\t}\n}\n"
+	inst, err := resolver.Start("Corefile", []byte(corefile))
+	if err != nil {
+		t.Fatalf("resolver: %v\n%s", err, corefile)
+	}
+	defer resolver.Stop(inst)
+	m := new(dns.Msg)
+	m.SetQuestion("login-verify.example.", dns.TypeA)
+	if r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(m, dnsAddr); err != nil || r.Rcode != dns.RcodeNameError {
+		t.Fatalf("blocked name: %v %v", r, err)
+	}
+	var hits []hitlog.Hit
+	for deadline := time.Now().Add(15 * time.Second); len(hits) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		hits = storedHits(t, cfg.Hitlog.URL, hitlog.Filter{Kind: "dns"})
+	}
+	if len(hits) != 1 || hits[0].Name != "login-verify.example" || hits[0].Sensor != "resolver-1" {
+		t.Errorf("stored hits: %+v\n%s", hits, stderr.String())
+	}
+
+	req, _ := http.NewRequest(http.MethodPost, "http://"+cfg.HTTP.Listen+"/api/v1/events", strings.NewReader("{}"))
+	req.Header.Set("Authorization", "Bearer cg_wrong")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("wrong token: %d", resp.StatusCode)
 	}
 }
