@@ -17,8 +17,8 @@ const envPrefix = "CAMPUSGUARD_"
 // environ (as os.Environ returns it), e.g. CAMPUSGUARD_HTTP_LISTEN or
 // CAMPUSGUARD_FIREWALL_NFTABLES_ENABLED. Lists are comma-separated
 // (CAMPUSGUARD_RULES_PACKS=a.yaml,b.yaml). A variable that names no key, or
-// holds a bad value, is an error naming it; CAMPUSGUARD_CONFIG is left to
-// the CLI. ApplyEnv does not validate: call Validate, or use WithEnv.
+// holds a bad value, is an error naming it; CAMPUSGUARD_CONFIG,
+// CAMPUSGUARD_CACHE and CAMPUSGUARD_TEST_* are not config keys. ApplyEnv does not validate: call Validate, or use WithEnv.
 func (c *Config) ApplyEnv(environ []string) error {
 	_, errs := c.applyEnv(environ)
 	return errors.Join(errs...)
@@ -32,7 +32,7 @@ func (c *Config) applyEnv(environ []string) (map[string]string, []error) {
 	var errs []error
 	for _, kv := range environ {
 		name, value, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix) || name == PathEnv {
+		if !strings.HasPrefix(name, envPrefix) || notConfig(name) {
 			continue
 		}
 		v, ok := vars[name]
@@ -48,6 +48,13 @@ func (c *Config) applyEnv(environ []string) (map[string]string, []error) {
 		set[v.path] = name
 	}
 	return set, errs
+}
+
+// notConfig names the CAMPUSGUARD_ variables that are not config keys: the
+// config file's path, the download cache of scripts/ and the chDB loader,
+// and the switches of the tests and benchmarks.
+func notConfig(name string) bool {
+	return name == PathEnv || name == "CAMPUSGUARD_CACHE" || strings.HasPrefix(name, "CAMPUSGUARD_TEST_") || strings.HasPrefix(name, "CAMPUSGUARD_BENCH_")
 }
 
 func unknownVar(name string, vars map[string]envVar) error {

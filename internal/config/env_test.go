@@ -13,6 +13,8 @@ func TestApplyEnv(t *testing.T) {
 	environ := []string{
 		"PATH=/usr/bin",
 		"CAMPUSGUARD_CONFIG=/etc/other.yaml", // the CLI's, not a key
+		"CAMPUSGUARD_CACHE=/var/cache/cg",    // scripts' and the chDB loader's, not a key
+		"CAMPUSGUARD_TEST_REQUIRE_SERVERS=1", // the test harness's, not a key
 		"CAMPUSGUARD_SENSOR_NAME=edge-2",
 		"CAMPUSGUARD_RULES_PACKS=/a.yaml, /b/*.yaml,",
 		"CAMPUSGUARD_RULES_RELOAD=2m",

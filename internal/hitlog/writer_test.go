@@ -189,17 +189,17 @@ func TestWriterReplayDedup(t *testing.T) {
 }
 
 // The outage test of the issue: hits keep coming while ClickHouse is
-// stopped (SIGSTOP), then killed, for 60 s (CAMPUSGUARD_OUTAGE_SECONDS),
+// stopped (SIGSTOP), then killed, for 60 s (CAMPUSGUARD_TEST_OUTAGE_SECONDS),
 // then restarted; every hit arrives exactly once.
 func TestWriterOutage(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a minute-long outage")
 	}
 	outage := 60 * time.Second
-	if v := os.Getenv("CAMPUSGUARD_OUTAGE_SECONDS"); v != "" {
+	if v := os.Getenv("CAMPUSGUARD_TEST_OUTAGE_SECONDS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil {
-			t.Fatalf("CAMPUSGUARD_OUTAGE_SECONDS=%q", v)
+			t.Fatalf("CAMPUSGUARD_TEST_OUTAGE_SECONDS=%q", v)
 		}
 		outage = time.Duration(n) * time.Second
 	}
