@@ -10,7 +10,13 @@ import (
 	"github.com/campusguard/campusguard/internal/hitlog/chtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.RunShared(m)) }
+func TestMain(m *testing.M) {
+	code := chtest.RunShared(m)
+	if embedded.dir != "" {
+		os.RemoveAll(embedded.dir)
+	}
+	os.Exit(code)
+}
 
 func sharedServer(t *testing.T) *chtest.Server { return chtest.SharedServer(t) }
 
@@ -30,6 +36,7 @@ func openServerStore(t *testing.T) Store {
 // one store and reset its database.
 var embedded struct {
 	once  sync.Once
+	dir   string
 	store Store
 	err   error
 }
@@ -40,12 +47,10 @@ func openEmbeddedStore(t *testing.T) Store {
 		os.Setenv(chdb.LibEnv, chtest.LibPath(t))
 	}
 	embedded.once.Do(func() {
-		dir, err := os.MkdirTemp("", "hitlog-chdb-")
-		if err != nil {
-			embedded.err = err
-			return
+		embedded.dir, embedded.err = os.MkdirTemp("", "hitlog-chdb-")
+		if embedded.err == nil {
+			embedded.store, embedded.err = Open(context.Background(), "chdb://"+embedded.dir)
 		}
-		embedded.store, embedded.err = Open(context.Background(), "chdb://"+dir)
 	})
 	if embedded.err != nil {
 		t.Fatal(embedded.err)
