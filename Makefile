@@ -57,7 +57,7 @@ race:
 	$(GO) test -race -count=1 -run 'Concurrent|Reload|MatchText|MatchDomain' ./matcher/
 	$(GO) test -race -count=1 -run 'Live|TLSHello|HTTPKeepAlive|GeneratedTruth' ./capture/
 	$(GO) test -race -count=1 -run 'TestWriterBatches|TestWriterReplayDedup|TestWriterCorruptSpool|TestEngine' ./internal/hitlog/ ./internal/hitlog/chdb/
-	$(GO) test -race -count=1 ./internal/hitlog/spool/
+	$(GO) test -race -count=1 ./internal/hitlog/spool/ ./internal/moderation/ ./internal/state/
 
 # Short runs of every fuzz target (the committed corpora run in `unit` too).
 fuzz:
