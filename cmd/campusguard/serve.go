@@ -27,6 +27,7 @@ import (
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/internal/eventapi"
 	"github.com/campusguard/campusguard/internal/hitlog"
+	"github.com/campusguard/campusguard/internal/moderation"
 	"github.com/campusguard/campusguard/internal/state"
 	"github.com/campusguard/campusguard/matcher"
 )
@@ -200,6 +201,17 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// The DNS plugin registers on the default registry, as CoreDNS plugins do.
 	gather := prometheus.Gatherers{reg, dnsMetrics{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
+	mod, err := moderation.New(db, moderation.Options{Rules: m.Set, Sink: queue.put, Sensor: cfg.Sensor.Name, Registerer: reg, Logger: log})
+	if err != nil {
+		return usageErrorf("moderation queue: %w", err)
+	}
+	if err := mod.Start(ctx); err != nil {
+		return err
+	}
+	defer mod.Stop() // before db.Close: it hands back the writer's connection
+	// A token is checked against the state database once per 10 s, not
+	// per post; a revoked token works for at most that long.
+	mux.Handle("/api/v1/posts", mod.IngestHandler(moderation.CacheAuth(bearerAuth(db, state.ScopeIngest), 10*time.Second)))
 	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: bearerAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

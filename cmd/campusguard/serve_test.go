@@ -263,6 +263,28 @@ func TestResolverReportsToServe(t *testing.T) {
 		t.Errorf("stored hits: %+v\n%s", hits, stderr.String())
 	}
 
+	// A forum posts through the same server with the same kind of token.
+	preq, _ := http.NewRequest(http.MethodPost, "http://"+cfg.HTTP.Listen+"/api/v1/posts",
+		strings.NewReader(`{"id":"t/1","forum":"bbs","author":"u1","title":"兼职","body":"快来刷单赚钱"}`))
+	preq.Header.Set("Authorization", "Bearer "+secret)
+	preq.Header.Set("Content-Type", "application/json")
+	presp, err := http.DefaultClient.Do(preq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pbody, _ := io.ReadAll(presp.Body)
+	presp.Body.Close()
+	if presp.StatusCode != 200 || !strings.Contains(string(pbody), `"verdict":"hold"`) || !strings.Contains(string(pbody), "anti-fraud-example") {
+		t.Errorf("POST /api/v1/posts: %d %s", presp.StatusCode, pbody)
+	}
+	var postHits []hitlog.Hit
+	for deadline := time.Now().Add(15 * time.Second); len(postHits) == 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		postHits = storedHits(t, cfg.Hitlog.URL, hitlog.Filter{Kind: "post"})
+	}
+	if len(postHits) == 0 || postHits[0].Name != "bbs" {
+		t.Errorf("post hits in the store: %+v", postHits)
+	}
+
 	req, _ := http.NewRequest(http.MethodPost, "http://"+cfg.HTTP.Listen+"/api/v1/events", strings.NewReader("{}"))
 	req.Header.Set("Authorization", "Bearer cg_wrong")
 	resp, err := http.DefaultClient.Do(req)
