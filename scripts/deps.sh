@@ -8,9 +8,13 @@ set -euo pipefail
 # dnsutils, curl, openssl, iproute2: real clients in the namespace capture test.
 # clickhouse-server, clickhouse-client: the ClickHouse 18.16 the hit log tests
 # start on their own ports (internal/hitlog/chtest); the packaged service is
-# not started. npm: fetches chDB's libchdb.so (scripts/chdb-lib.sh).
+# not started. npm: fetches chDB's libchdb.so (scripts/chdb-lib.sh) and
+# axe-core (scripts/axe-core.sh). chromium: the console's browser tests
+# (internal/web, headless via chromedp).
+# prometheus: promtool for the alert rule tests in dashboards/ (no smaller
+# Debian package ships promtool).
 APT_PACKAGES=(ca-certificates git make tshark tcpdump dnsutils curl openssl iproute2
-	clickhouse-server clickhouse-client)
+	clickhouse-server clickhouse-client chromium prometheus)
 
 need_go() {
 	if command -v go >/dev/null 2>&1; then return 1; fi
@@ -42,7 +46,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	fi
 	echo "deps: installing ${missing[*]}"
 	$SUDO apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" </dev/null
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" </dev/null
 	if [ -n "$made_policy" ]; then
 		$SUDO rm -f "$policy"
 		trap - EXIT
@@ -61,3 +65,5 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 go mod download
 "$(dirname "$0")/chdb-lib.sh"
+"$(dirname "$0")/axe-core.sh"
+"$(dirname "$0")/grafana-schema.sh"
