@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/campusguard/campusguard/internal/event"
@@ -551,10 +552,10 @@ FROM (
 var dashTables = []string{"hits", "hits_1m", "hits_1h", "names_1h", "clients_1h"}
 
 // seedDashboard fills s with the fixture and waits for its merges to end.
-// A server gets two INSERTs at once (one a core) in blocks of 100k rows,
-// which 18.16 turns into rollup rows twice as fast as its default blocks of
-// 1M; chDB runs one.
-func seedDashboard(b *testing.B, s Store) {
+// Inserts go in blocks of 100k rows, which the views of 18.16 turn into
+// rollup rows twice as fast as the default blocks of 1M; a server gets two
+// INSERTs at once (one a core), chDB one with two insert threads.
+func seedDashboard(b testing.TB, s Store) {
 	start := time.Now()
 	sql := func(lo, n int) string {
 		return strings.NewReplacer("{db}", s.Database(), "{start}", strconv.Itoa(dashEnd-dashDays*86400),
@@ -563,7 +564,7 @@ func seedDashboard(b *testing.B, s Store) {
 			"{lo}", strconv.Itoa(lo), "{n}", strconv.Itoa(n)).Replace(dashSeedSQL)
 	}
 	if _, ok := s.(*embeddedStore); ok {
-		benchExec(b, s, "%s", sql(0, dashHits))
+		benchExec(b, s, "%s SETTINGS max_block_size = 100000, min_insert_block_size_rows = 100000, max_insert_threads = 2", sql(0, dashHits))
 	} else {
 		ctx := clickhouse.Context(context.Background(), clickhouse.WithSettings(clickhouse.Settings{
 			"max_block_size": 100_000, "min_insert_block_size_rows": 100_000}))
@@ -686,6 +687,130 @@ func benchDashboard(b *testing.B, s Store) {
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 			b.ReportMetric(float64(tableParts(b, s, c.table)), "parts")
 			b.ReportMetric(float64(rows), "rows")
+		})
+	}
+	benchVariants(b, s, q, day, week, month)
+}
+
+// dashVariant is a prototype of a schema or query change for a dashboard
+// query; the benchmark checks that it answers as the query it replaces.
+type dashVariant struct {
+	name  string
+	setup []string // untimed, once; {db} and {lc} (the low-cardinality string type) are replaced
+	query string   // {db}, {from} and {to} are replaced
+	r     Range
+	want  func() (any, error) // the current query's answer
+	scan  func(Rows) (any, error)
+}
+
+// The prototypes: a slim hourly rollup without pack and rule for charts by
+// kind, category, sensor or action; a daily names rollup; and grouping by a
+// 64-bit hash of the string key, with any() for the string, which gives
+// ClickHouse a fixed-width key.
+func dashVariants(q *Queries, day, week, month Range) []dashVariant {
+	ctx := context.Background()
+	points := func(rows Rows) (any, error) {
+		var out []Point
+		for rows.Next() {
+			var p Point
+			var sec int64
+			if err := rows.Scan(&sec, &p.Key, &p.Hits); err != nil {
+				return nil, err
+			}
+			p.T = time.Unix(sec, 0).UTC()
+			out = append(out, p)
+		}
+		return out, rows.Err()
+	}
+	counts := func(rows Rows) (any, error) {
+		var out []Count
+		for rows.Next() {
+			var c Count
+			if err := rows.Scan(&c.Key, &c.Hits); err != nil {
+				return nil, err
+			}
+			out = append(out, c)
+		}
+		return out, rows.Err()
+	}
+	overMonth := func() (any, error) { return q.HitsOverTime(ctx, month, DimCategory, time.Hour, Filter{}) }
+	top := func(d Dim, r Range) func() (any, error) {
+		return func() (any, error) { return q.Top(ctx, d, r, 10, Filter{}) }
+	}
+	catRollup := []string{
+		`CREATE TABLE IF NOT EXISTS {db}.hits_cat_1h (t DateTime, sensor {lc}, kind {lc}, category {lc}, action {lc}, severity UInt8, hits UInt64)
+			ENGINE = SummingMergeTree(hits) PARTITION BY toYYYYMM(t) ORDER BY (t, sensor, kind, category, action, severity)`,
+		`INSERT INTO {db}.hits_cat_1h SELECT t, sensor, kind, category, action, severity, sum(hits) FROM {db}.hits_1h
+			GROUP BY t, sensor, kind, category, action, severity`,
+	}
+	namesDaily := []string{
+		`CREATE TABLE IF NOT EXISTS {db}.names_1d (t DateTime, kind {lc}, category {lc}, name String, hits UInt64)
+			ENGINE = SummingMergeTree(hits) PARTITION BY toYYYYMM(t) ORDER BY (t, kind, category, name)`,
+	}
+	// In chunks of 6 days, which 18.16 aggregates within its memory limit.
+	for d := 0; d < dashDays; d += 6 {
+		from := dashEnd - (dashDays-d)*86400
+		namesDaily = append(namesDaily, fmt.Sprintf(`INSERT INTO {db}.names_1d SELECT toStartOfDay(t) AS d, kind, category, name, sum(hits)
+			FROM {db}.names_1h WHERE t >= toDateTime(%d) AND t < toDateTime(%d) GROUP BY d, kind, category, name`, from, from+6*86400))
+	}
+	const (
+		overTime = "SELECT intDiv(toUInt32(t), 3600) * 3600 AS b, category, sum(hits) FROM {db}.%s WHERE t >= toDateTime({from}) AND t < toDateTime({to}) GROUP BY b, category ORDER BY b, category"
+		overHash = "SELECT intDiv(toUInt32(t), 3600) * 3600 AS b, any(category) AS k, sum(hits) FROM {db}.%s WHERE t >= toDateTime({from}) AND t < toDateTime({to}) GROUP BY b, cityHash64(category) ORDER BY b, k"
+		topKey   = "SELECT %[2]s, sum(hits) AS n FROM {db}.%[1]s WHERE t >= toDateTime({from}) AND t < toDateTime({to}) GROUP BY %[2]s ORDER BY n DESC, %[2]s LIMIT 10"
+		topHash  = "SELECT any(%[2]s) AS k, sum(hits) AS n FROM {db}.%[1]s WHERE t >= toDateTime({from}) AND t < toDateTime({to}) GROUP BY cityHash64(%[2]s) ORDER BY n DESC, k LIMIT 10"
+	)
+	return []dashVariant{
+		{"HitsOverTime/30d-by-category-1h/hash-key", nil, fmt.Sprintf(overHash, "hits_1h"), month, overMonth, points},
+		{"HitsOverTime/30d-by-category-1h/slim-rollup", catRollup, fmt.Sprintf(overTime, "hits_cat_1h"), month, overMonth, points},
+		{"HitsOverTime/30d-by-category-1h/slim-rollup-hash-key", catRollup, fmt.Sprintf(overHash, "hits_cat_1h"), month, overMonth, points},
+		{"Top/name-7d/hash-key", nil, fmt.Sprintf(topHash, "names_1h", "name"), week, top(DimName, week), counts},
+		{"Top/name-7d/daily", namesDaily, fmt.Sprintf(topKey, "names_1d", "name"), week, top(DimName, week), counts},
+		{"Top/name-7d/daily-hash-key", namesDaily, fmt.Sprintf(topHash, "names_1d", "name"), week, top(DimName, week), counts},
+		{"Top/client-7d/hash-key", nil, fmt.Sprintf(topHash, "clients_1h", "client"), week, top(DimClient, week), counts},
+		{"Top/rule-7d/hash-key", nil, fmt.Sprintf(topHash, "hits_1h", "rule"), week, top(DimRule, week), counts},
+	}
+}
+
+func benchVariants(b *testing.B, s Store, q *Queries, day, week, month Range) {
+	ctx := context.Background()
+	lc := newSchema(s.Database(), s.Version(), time.Time{}).lc()
+	done := map[string]bool{}
+	for _, v := range dashVariants(q, day, week, month) {
+		b.Run("variant/"+v.name, func(b *testing.B) {
+			for _, stmt := range v.setup {
+				if !done[stmt] {
+					benchExec(b, s, "%s", strings.NewReplacer("{db}", s.Database(), "{lc}", lc).Replace(stmt))
+					done[stmt] = true
+				}
+			}
+			query := strings.NewReplacer("{db}", s.Database(), "{from}", strconv.FormatInt(v.r.From.Unix(), 10),
+				"{to}", strconv.FormatInt(v.r.To.Unix(), 10)).Replace(v.query)
+			run := func() (any, error) {
+				rows, err := s.Query(ctx, query)
+				if err != nil {
+					return nil, fmt.Errorf("%w\nquery: %s", err, query)
+				}
+				defer rows.Close()
+				return v.scan(rows)
+			}
+			want, err := v.want()
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, err := run()
+			if err != nil {
+				b.Fatal(err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				b.Fatalf("the variant answers differently (-current +variant):\n%s", diff)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if _, err := run(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/op")
 		})
 	}
 }
