@@ -29,6 +29,7 @@ import (
 	"github.com/campusguard/campusguard/internal/hitlog"
 	"github.com/campusguard/campusguard/internal/moderation"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/web"
 	"github.com/campusguard/campusguard/matcher"
 )
 
@@ -212,6 +213,13 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// A token is checked against the state database once per 10 s, not
 	// per post; a revoked token works for at most that long.
 	mux.Handle("/api/v1/posts", mod.IngestHandler(moderation.CacheAuth(bearerAuth(db, state.ScopeIngest), 10*time.Second)))
+	console, err := web.New(web.Options{DB: db, Queue: mod, Hits: hitlog.NewQueries(store, cfg.Hitlog.Cluster), Matcher: m,
+		Gatherer: gather, Logger: log, Registerer: reg})
+	if err != nil {
+		return usageErrorf("console: %w", err)
+	}
+	// The console's own routes, and everything not named here.
+	mux.Handle("/", console.Handler())
 	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: bearerAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {

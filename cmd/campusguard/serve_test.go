@@ -87,6 +87,10 @@ func TestServeReplaysCaptureFiles(t *testing.T) {
 	if code, _ := get("/healthz"); code != 200 {
 		t.Errorf("/healthz: %d", code)
 	}
+	// The console answers on the same listener: / leads to its login page.
+	if code, body := get("/"); code != 200 || !strings.Contains(body, `name="password"`) {
+		t.Errorf("console /: %d %.300s", code, body)
+	}
 	_, metrics := get("/metrics")
 	for _, want := range []string{"campusguard_capture_packets_total 3", "campusguard_capture_events_total{kind=\"dns\"}",
 		"campusguard_rules_", "campusguard_pipeline_dropped_events_total 0"} {

@@ -109,7 +109,7 @@ func newBrowser(t *testing.T, base string) *browser {
 		cancel()
 		cancelAlloc()
 	})
-	artifacts := os.Getenv("CAMPUSGUARD_ARTIFACTS")
+	artifacts := os.Getenv("CAMPUSGUARD_TEST_ARTIFACTS")
 	if artifacts == "" {
 		artifacts = t.TempDir()
 	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
