@@ -51,15 +51,7 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	sub := args[0]
-	want := map[string]int{"add": 1, "passwd": 1, "remove": 1, "list": 0}
-	n, ok := want[sub]
-	if !ok {
-		return usageErrorf("unknown users command %q; usage: campusguard users %s", sub, synopsis)
-	}
-	if fs.NArg() != n {
-		return usageErrorf("users %s: want %d user name, got %d arguments", sub, n, fs.NArg())
-	}
-	db, err := openState(*cfgPath)
+	db, err := openSubcommand("users", "user", synopsis, sub, map[string]int{"add": 1, "passwd": 1, "remove": 1, "list": 0}, fs.NArg(), *cfgPath)
 	if err != nil {
 		return err
 	}
@@ -112,6 +104,19 @@ func runUsers(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// openSubcommand checks a users or tokens subcommand and its number of
+// name arguments (want), then opens the state database.
+func openSubcommand(cmd, noun, synopsis, sub string, want map[string]int, nargs int, cfgPath string) (*state.DB, error) {
+	n, ok := want[sub]
+	if !ok {
+		return nil, usageErrorf("unknown %s command %q; usage: campusguard %s %s", cmd, sub, cmd, synopsis)
+	}
+	if nargs != n {
+		return nil, usageErrorf("%s %s: want %d %s name, got %d arguments", cmd, sub, n, noun, nargs)
+	}
+	return openState(cfgPath)
+}
+
 // readPassword prompts twice on a terminal, or reads one line of stdin.
 func readPassword(stdin io.Reader, stderr io.Writer, fromStdin bool) (string, error) {
 	f, isFile := stdin.(*os.File)
@@ -159,15 +164,7 @@ func runTokens(args []string, _ io.Reader, stdout, stderr io.Writer) error {
 		return err
 	}
 	sub := args[0]
-	want := map[string]int{"add": 1, "revoke": 1, "list": 0}
-	n, ok := want[sub]
-	if !ok {
-		return usageErrorf("unknown tokens command %q; usage: campusguard tokens %s", sub, synopsis)
-	}
-	if fs.NArg() != n {
-		return usageErrorf("tokens %s: want %d token name, got %d arguments", sub, n, fs.NArg())
-	}
-	db, err := openState(*cfgPath)
+	db, err := openSubcommand("tokens", "token", synopsis, sub, map[string]int{"add": 1, "revoke": 1, "list": 0}, fs.NArg(), *cfgPath)
 	if err != nil {
 		return err
 	}
