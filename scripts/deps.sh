@@ -11,10 +11,11 @@ set -euo pipefail
 # not started. npm: fetches chDB's libchdb.so (scripts/chdb-lib.sh) and
 # axe-core (scripts/axe-core.sh). chromium: the console's browser tests
 # (internal/web, headless via chromedp).
+# nftables: the nft command, to check the firewall tests from outside the library.
 # prometheus: promtool for the alert rule tests in dashboards/ (no smaller
 # Debian package ships promtool).
 APT_PACKAGES=(ca-certificates git make tshark tcpdump dnsutils curl openssl iproute2
-	clickhouse-server clickhouse-client chromium prometheus)
+	clickhouse-server clickhouse-client chromium prometheus nftables)
 
 need_go() {
 	if command -v go >/dev/null 2>&1; then return 1; fi
