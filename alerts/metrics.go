@@ -1,0 +1,51 @@
+package alerts
+
+import "github.com/prometheus/client_golang/prometheus"
+
+type metrics struct {
+	hits         *prometheus.CounterVec
+	decisions    *prometheus.CounterVec
+	revoked      prometheus.Counter
+	dropped      prometheus.Counter
+	outputErrors *prometheus.CounterVec
+	active       prometheus.GaugeFunc
+	trackers     prometheus.GaugeFunc
+}
+
+func newMetrics(e *Engine) *metrics {
+	const ns, sub = "campusguard", "alerts"
+	return &metrics{
+		hits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "hits_total",
+			Help: "Hits seen by a policy: counted, absorbed (a decision is in force), deduplicated, allowlisted, unaddressable (no address to act on), untracked (tracker limit)."},
+			[]string{"result"}),
+		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "decisions_total",
+			Help: "Decisions made, by action, origin (policy or manual) and dry run."}, []string{"action", "origin", "dry_run"}),
+		revoked: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "revocations_total",
+			Help: "Decisions lifted early by a person."}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dropped_events_total",
+			Help: "Events not counted because the engine's queue was full."}),
+		outputErrors: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "output_errors_total",
+			Help: "Failed applies, removals and reconciles, by enforcer."}, []string{"output"}),
+		active: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "active_decisions",
+			Help: "Warn and block decisions in force."}, func() float64 {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return float64(len(e.enforced))
+		}),
+		trackers: prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "tracked_subjects",
+			Help: "Subjects with hits, strikes or decisions being tracked."}, func() float64 {
+			e.mu.Lock()
+			defer e.mu.Unlock()
+			return float64(len(e.trackers))
+		}),
+	}
+}
+
+func (m *metrics) register(r prometheus.Registerer) error {
+	for _, c := range []prometheus.Collector{m.hits, m.decisions, m.revoked, m.dropped, m.outputErrors, m.active, m.trackers} {
+		if err := r.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
