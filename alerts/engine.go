@@ -617,3 +617,16 @@ func (e *Engine) PolicyNames() string {
 	}
 	return strings.Join(names, ", ")
 }
+
+// List returns recorded decisions, newest first.
+func (e *Engine) List(ctx context.Context, f decision.Filter) ([]decision.Decision, error) {
+	if f.Live && f.Now.IsZero() {
+		f.Now = e.now()
+	}
+	return e.store.List(ctx, f)
+}
+
+// Get returns one recorded decision.
+func (e *Engine) Get(ctx context.Context, id int64) (decision.Decision, error) {
+	return e.store.Get(ctx, id)
+}
