@@ -36,6 +36,9 @@ type Config struct {
 	// NoQUIC leaves QUIC out (for tools without QUIC decryption).
 	NoQUIC bool
 	Start  time.Time
+	// Client, when set, is every connection's client address: one host
+	// that keeps coming back, for the alert engine's scenarios.
+	Client net.IP
 }
 
 // Mix weights the kinds of sessions.
@@ -165,6 +168,15 @@ func (g *Generator) newConn() *conn {
 	} else {
 		c.client = net.IP{10, byte(g.rng.IntN(4)), byte(g.rng.IntN(250)), byte(1 + g.rng.IntN(250))}
 		c.server = net.IP{192, 0, 2, byte(1 + g.rng.IntN(250))}
+	}
+	if g.cfg.Client != nil {
+		if v4 := g.cfg.Client.To4(); v4 != nil {
+			c.client, c.v6 = v4, false
+			c.server = net.IP{192, 0, 2, byte(1 + g.rng.IntN(250))}
+		} else {
+			c.client, c.v6 = g.cfg.Client, true
+			c.server = net.IP{0x20, 0x01, 0x0d, 0xb8, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, byte(1 + g.rng.IntN(250))}
+		}
 	}
 	if g.rng.Float64() < g.cfg.Tunnels {
 		c.tunnel = 1 + g.rng.IntN(numTunnels-1)
