@@ -3,6 +3,7 @@ package alerts
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -394,9 +395,20 @@ func TestSubmitDropsWhenFull(t *testing.T) {
 	}
 }
 
-func TestPseudonymousClientIsUnaddressable(t *testing.T) {
+func TestPseudonymousClient(t *testing.T) {
 	f := newFixture(t, "", policies(t, phishPolicy, false))
 	if got := f.hits(5, dnsHit("c-7f3a9e", "x.phish.test", "phishing")); len(got) != 0 {
-		t.Fatalf("a pseudonym was decided on: %v", got)
+		t.Fatalf("a pseudonym from elsewhere was decided on: %v", got)
+	}
+	// From this process's capture the real address rides along: the
+	// decision names it, the evidence keeps the pseudonym.
+	ev := dnsHit("c-7f3a9e", "x.phish.test", "phishing")
+	ev.ClientAddr = netip.MustParseAddr("10.4.4.4")
+	if got := f.hits(3, ev); !slices.Equal(got, []string{"notify"}) {
+		t.Fatalf("pseudonymized client with its address: %v", got)
+	}
+	ds, _ := f.e.List(context.Background(), decision.Filter{Limit: 1})
+	if ds[0].Value != "10.4.4.4" || ds[0].Hits[0].Client != "c-7f3a9e" {
+		t.Fatalf("decision on %s with evidence client %s", ds[0].Value, ds[0].Hits[0].Client)
 	}
 }

@@ -216,6 +216,9 @@ func (p *Policy) subjectOf(ev *event.Event) (decision.Scope, string) {
 	var raw string
 	switch p.Subject {
 	case SubjectClient:
+		if ev.ClientAddr.IsValid() {
+			return decision.ScopeIP, ev.ClientAddr.Unmap().String()
+		}
 		raw = ev.Src
 	case SubjectServer:
 		raw = ev.Dst

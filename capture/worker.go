@@ -573,6 +573,9 @@ func (w *Worker) newEvent(kind event.Kind, fromServer bool) *event.Event {
 		Dst:     server.Unmap().String(),
 		DstPort: sport,
 	}
+	if w.pseudo != nil {
+		ev.ClientAddr = client.Unmap()
+	}
 	return ev
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/campusguard/campusguard/alerts"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/dnsplugin"
 	"github.com/campusguard/campusguard/dnsplugin/resolver"
@@ -77,9 +78,6 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if cfg.Firewall.NFTables.Enabled {
-		log.Warn("configured but not yet built; ignored", "key", "firewall.nftables", "issue", 8)
-	}
 
 	mopts := matcherOptions(cfg, nil, stderr)
 	mopts.Reload = time.Duration(cfg.Rules.Reload)
@@ -130,12 +128,22 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		hitlog.RetentionLoop(ctx, store, retention(cfg), time.Hour, func(err error) { log.Error("hit store retention", "err", err) })
 	}()
 
+	engine, err := newEngine(ctx, cfg, db, reg, log)
+	if err != nil {
+		return err
+	}
+	if err := engine.Start(ctx); err != nil {
+		return err
+	}
+	defer engine.Stop()
+
 	queue := newHitQueue(reg, 65536)
 	sinkDone := make(chan struct{})
 	go func() {
 		defer close(sinkDone)
 		for ev := range queue.ch {
 			writer.Write(ev)
+			engine.Submit(ev)
 		}
 	}()
 
@@ -250,6 +258,25 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	<-sinkDone
 	<-retentionDone
 	return nil
+}
+
+// newEngine builds the alert engine from alerts.* and its outputs from
+// firewall.* and alerts.notify.
+func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Engine, error) {
+	policies, err := alerts.ParsePolicies(cfg.Alerts.Policies, cfg.Alerts.DryRun)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	allow, err := alerts.ParseAllowlist(cfg.Alerts.Allowlist)
+	if err != nil {
+		return nil, usageErrorf("%w", err)
+	}
+	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Registerer: reg, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("alerts: %w", err)
+	}
+	log.Info("alerts", "policies", len(policies), "dry_run_default", cfg.Alerts.DryRun)
+	return engine, nil
 }
 
 // startDNS runs the Corefile's servers in this process, with the

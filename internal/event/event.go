@@ -6,6 +6,7 @@ package event
 
 import (
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -97,6 +98,11 @@ type Event struct {
 	Text   string `json:"text,omitempty"` // body of a post, or a line given to `match`
 
 	Hits []Hit `json:"hits,omitempty"`
+
+	// ClientAddr is the client's real address when Src is a pseudonym. It
+	// never leaves the process (no JSON, not in the hit log): the alert
+	// engine needs it because a firewall can only block real addresses.
+	ClientAddr netip.Addr `json:"-"`
 }
 
 // Severity ranks how bad a hit is; the zero value is "info".
