@@ -210,7 +210,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// The DNS plugin registers on the default registry, as CoreDNS plugins do.
 	gather := prometheus.Gatherers{reg, dnsMetrics{}}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(gather, promhttp.HandlerOpts{Registry: reg}))
-	mod, err := moderation.New(db, moderation.Options{Rules: m.Set, Sink: queue.put, Sensor: cfg.Sensor.Name, Registerer: reg, Logger: log})
+	mod, err := moderation.New(db, moderation.Options{Rules: m.Set, Sink: queue.put, Sensor: cfg.Sensor.Name, Registerer: reg, Logger: log,
+		ClaimTTL: time.Duration(cfg.Moderation.ClaimTTL), UndoWindow: time.Duration(cfg.Moderation.UndoWindow),
+		WebhookURL: cfg.Moderation.WebhookURL, WebhookSecret: cfg.Moderation.WebhookSecret})
 	if err != nil {
 		return usageErrorf("moderation queue: %w", err)
 	}

@@ -31,16 +31,17 @@ const PathEnv = "CAMPUSGUARD_CONFIG"
 // the yaml tags are the keys of the file and, upper-cased and joined with
 // "_", of the environment variables.
 type Config struct {
-	Sensor   Sensor   `yaml:"sensor"`
-	Rules    Rules    `yaml:"rules"`
-	Capture  Capture  `yaml:"capture"`
-	DNS      DNS      `yaml:"dns"`
-	Hitlog   Hitlog   `yaml:"hitlog"`
-	State    State    `yaml:"state"`
-	HTTP     HTTP     `yaml:"http"`
-	Privacy  Privacy  `yaml:"privacy"`
-	Alerts   Alerts   `yaml:"alerts"`
-	Firewall Firewall `yaml:"firewall"`
+	Sensor     Sensor     `yaml:"sensor"`
+	Rules      Rules      `yaml:"rules"`
+	Capture    Capture    `yaml:"capture"`
+	DNS        DNS        `yaml:"dns"`
+	Hitlog     Hitlog     `yaml:"hitlog"`
+	State      State      `yaml:"state"`
+	HTTP       HTTP       `yaml:"http"`
+	Privacy    Privacy    `yaml:"privacy"`
+	Moderation Moderation `yaml:"moderation"`
+	Alerts     Alerts     `yaml:"alerts"`
+	Firewall   Firewall   `yaml:"firewall"`
 }
 
 // Sensor identifies this node in events and in the shared hit store.
@@ -105,6 +106,16 @@ type Privacy struct {
 	Retention    Duration `yaml:"retention"`
 }
 
+// Moderation configures the review queue for forum posts.
+type Moderation struct {
+	ClaimTTL   Duration `yaml:"claim_ttl"`   // a claimed item returns to the queue after this long
+	UndoWindow Duration `yaml:"undo_window"` // how long a decision can be taken back
+	// WebhookURL receives each decision, signed with WebhookSecret
+	// (X-Campusguard-Signature: sha256=HMAC(timestamp.body)); "" sends none.
+	WebhookURL    string `yaml:"webhook_url"`
+	WebhookSecret string `yaml:"webhook_secret"`
+}
+
 // Alerts configures the decision engine.
 type Alerts struct {
 	// Policies are kept as YAML data until the alerts package defines them.
@@ -148,11 +159,12 @@ func Default() Config {
 		Hitlog: Hitlog{URL: "chdb:///var/lib/campusguard/hits", BatchRows: 50000, BatchInterval: Duration(5 * time.Second),
 			QueueRows: 200000, SpoolDir: "/var/lib/campusguard/spool", SpoolMaxMB: 1024, SpoolFull: "drop_oldest",
 			RollupRetention: Duration(400 * day)},
-		State:    State{Path: "/var/lib/campusguard/state.db"},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		Privacy:  Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * day)},
-		Alerts:   Alerts{Policies: []map[string]any{}, Allowlist: []string{}, DryRun: true},
-		Firewall: Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
+		State:      State{Path: "/var/lib/campusguard/state.db"},
+		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
+		Privacy:    Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * day)},
+		Moderation: Moderation{ClaimTTL: Duration(10 * time.Minute), UndoWindow: Duration(2 * time.Minute)},
+		Alerts:     Alerts{Policies: []map[string]any{}, Allowlist: []string{}, DryRun: true},
+		Firewall:   Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
 	}
 }
 

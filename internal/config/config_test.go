@@ -27,11 +27,12 @@ func TestDefault(t *testing.T) {
 		Hitlog: Hitlog{URL: "chdb:///var/lib/campusguard/hits", BatchRows: 50000, BatchInterval: Duration(5 * time.Second),
 			QueueRows: 200000, SpoolDir: "/var/lib/campusguard/spool", SpoolMaxMB: 1024, SpoolFull: "drop_oldest",
 			RollupRetention: Duration(400 * 24 * time.Hour)},
-		State:    State{Path: "/var/lib/campusguard/state.db"},
-		HTTP:     HTTP{Listen: "127.0.0.1:8080"},
-		Privacy:  Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * 24 * time.Hour)},
-		Alerts:   Alerts{DryRun: true},
-		Firewall: Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
+		State:      State{Path: "/var/lib/campusguard/state.db"},
+		HTTP:       HTTP{Listen: "127.0.0.1:8080"},
+		Privacy:    Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * 24 * time.Hour)},
+		Moderation: Moderation{ClaimTTL: Duration(10 * time.Minute), UndoWindow: Duration(2 * time.Minute)},
+		Alerts:     Alerts{DryRun: true},
+		Firewall:   Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
 	}
 	if diff := cmp.Diff(want, got, equal...); diff != "" {
 		t.Errorf("Default() mismatch (-want +got):\n%s", diff)

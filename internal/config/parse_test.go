@@ -47,6 +47,11 @@ privacy:
   pseudonymize: false
   key_file: /srv/pseudonym.key
   retention: 1w2d
+moderation:
+  claim_ttl: 15m
+  undo_window: 5m
+  webhook_url: https://bbs.example.edu/hooks/campusguard
+  webhook_secret: 0123456789abcdef
 alerts:
   policies:
     - name: block-phishing
@@ -82,6 +87,8 @@ func fullConfig() Config {
 		State:   State{Path: "/srv/state.db"},
 		HTTP:    HTTP{Listen: ":9090"},
 		Privacy: Privacy{KeyFile: "/srv/pseudonym.key", Retention: Duration(9 * 24 * time.Hour)},
+		Moderation: Moderation{ClaimTTL: Duration(15 * time.Minute), UndoWindow: Duration(5 * time.Minute), WebhookURL: "https://bbs.example.edu/hooks/campusguard",
+			WebhookSecret: "0123456789abcdef"},
 		Alerts: Alerts{
 			Policies: []map[string]any{{
 				"name":      "block-phishing",
@@ -257,7 +264,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "top level not a mapping",
 			in:   "- sensor\n",
-			want: []string{`campusguard.yaml:1: want a mapping of keys (sensor, rules, capture, dns, hitlog, state, http, privacy, alerts, firewall), got a list`},
+			want: []string{`campusguard.yaml:1: want a mapping of keys (sensor, rules, capture, dns, hitlog, state, http, privacy, moderation, alerts, firewall), got a list`},
 		},
 		{
 			name: "multiple documents",

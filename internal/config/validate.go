@@ -98,6 +98,21 @@ func (c Config) check() []*problem {
 		add("privacy.retention", "must be at least 1h, got %s", r)
 	}
 
+	if d := c.Moderation.ClaimTTL; d < Duration(time.Minute) || d > Duration(day) {
+		add("moderation.claim_ttl", "must be between 1m and 1d, got %s", d)
+	}
+	if d := c.Moderation.UndoWindow; d < Duration(10*time.Second) || d > Duration(time.Hour) {
+		add("moderation.undo_window", "must be between 10s and 1h, got %s", d)
+	}
+	if w := c.Moderation.WebhookURL; w != "" {
+		if u, err := url.Parse(w); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("moderation.webhook_url", "want an http:// or https:// URL, got %q", w)
+		}
+		if len(c.Moderation.WebhookSecret) < 16 {
+			add("moderation.webhook_secret", "must be at least 16 characters when moderation.webhook_url is set (forums check signatures with it)")
+		}
+	}
+
 	noEmpty(add, "alerts.allowlist", c.Alerts.Allowlist)
 	if c.Firewall.NFTables.Enabled && strings.TrimSpace(c.Firewall.NFTables.Table) == "" {
 		add("firewall.nftables.table", "must not be empty when firewall.nftables.enabled is true")

@@ -36,6 +36,16 @@ func TestValidate(t *testing.T) {
 		{"clickhouse without host", func(c *Config) { c.Hitlog.URL = "clickhouse:///db" }, `hitlog.url: clickhouse URL needs a host, got "clickhouse:///db"`},
 		{"chdb without path", func(c *Config) { c.Hitlog.URL = "chdb://" }, `hitlog.url: chdb URL needs a directory (chdb:///path), got "chdb://"`},
 		{"hitlog other scheme", func(c *Config) { c.Hitlog.URL = "postgres://x/y" }, `hitlog.url: want clickhouse://user:pass@host:9000/db or chdb:///path/to/dir, got "postgres://x/y"`},
+		{"claim ttl short", func(c *Config) { c.Moderation.ClaimTTL = Duration(time.Second) }, "moderation.claim_ttl: must be between 1m and 1d, got 1s"},
+		{"undo window zero", func(c *Config) { c.Moderation.UndoWindow = 0 }, "moderation.undo_window: must be between 10s and 1h, got 0s"},
+		{"webhook", func(c *Config) {
+			c.Moderation.WebhookURL, c.Moderation.WebhookSecret = "https://bbs.example.edu/hook", "0123456789abcdef"
+		}, ""},
+		{"webhook not http", func(c *Config) {
+			c.Moderation.WebhookURL, c.Moderation.WebhookSecret = "ftp://bbs.example.edu/hook", "0123456789abcdef"
+		}, `moderation.webhook_url: want an http:// or https:// URL, got "ftp://bbs.example.edu/hook"`},
+		{"webhook short secret", func(c *Config) { c.Moderation.WebhookURL = "https://bbs.example.edu/hook" },
+			"moderation.webhook_secret: must be at least 16 characters when moderation.webhook_url is set (forums check signatures with it)"},
 		{"batch rows", func(c *Config) { c.Hitlog.BatchRows = 0 }, `hitlog.batch_rows: must be between 1 and 1000000, got 0`},
 		{"queue under a batch", func(c *Config) { c.Hitlog.QueueRows = 10 }, `hitlog.queue_rows: must be at least hitlog.batch_rows (50000) and at most 100000000, got 10`},
 		{"spool policy", func(c *Config) { c.Hitlog.SpoolFull = "block" }, `hitlog.spool_full: want drop_oldest or drop_newest, got "block"`},
