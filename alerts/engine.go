@@ -62,7 +62,9 @@ type Options struct {
 
 // tracker is one subject under one policy.
 type tracker struct {
-	hits        []time.Time // recent counting hits, oldest first, at most Threshold
+	hits        []time.Time // traffic times of recent counting hits, oldest first
+	lastName    string      // the last hit's name and traffic time, to coalesce repeats
+	lastAt      time.Time
 	evidence    []decision.HitRef
 	strikes     int
 	lastStrike  time.Time
@@ -340,15 +342,26 @@ func (e *Engine) count(ctx context.Context, p *Policy, ev *event.Event, h *event
 		return decision.Decision{}, false, nil
 	}
 	t.lastActivity = laterOf(t.lastActivity, now)
+	// Hits are counted in traffic time, so a replayed capture counts as
+	// it happened; what is decided and when it expires is in wall time.
+	at := ev.Time
+	if at.IsZero() || at.After(now.Add(time.Minute)) {
+		at = now
+	}
+	if p.coalesce > 0 && ev.Name == t.lastName && at.Sub(t.lastAt).Abs() < p.coalesce {
+		e.metrics.hits.WithLabelValues("coalesced").Inc()
+		return decision.Decision{}, false, nil
+	}
+	t.lastName, t.lastAt = ev.Name, at
 	e.metrics.hits.WithLabelValues("counted").Inc()
 	window := time.Duration(p.Window)
 	keep := t.hits[:0]
-	for _, at := range t.hits {
-		if now.Sub(at) < window {
-			keep = append(keep, at)
+	for _, h := range t.hits {
+		if d := at.Sub(h); d < window && d > -window {
+			keep = append(keep, h)
 		}
 	}
-	t.hits = append(keep, now)
+	t.hits = append(keep, at)
 	if len(t.evidence) == decision.MaxHits {
 		t.evidence = append(t.evidence[:0], t.evidence[1:]...)
 	}
@@ -425,7 +438,9 @@ func (e *Engine) saveStrikes(ctx context.Context, k trackerKey, t *tracker) erro
 func (e *Engine) sweep(now time.Time) {
 	for k, t := range e.trackers {
 		p := e.policies[k.policy]
-		idle := len(t.hits) == 0 || now.Sub(t.hits[len(t.hits)-1]) >= time.Duration(p.Window)
+		// Traffic time may lag wall time (a replay); the wall-clock
+		// lastActivity says when the subject was last seen.
+		idle := len(t.hits) == 0 || now.Sub(t.lastActivity) >= time.Duration(p.Window)
 		if idle && !now.Before(t.activeUntil) && (t.strikes == 0 || now.Sub(t.lastActivity) >= time.Duration(p.Decay)) {
 			delete(e.trackers, k)
 		}
@@ -587,11 +602,9 @@ func (e *Engine) Standings(scope decision.Scope, value string) ([]Standing, erro
 			strikes = 0
 		}
 		next, _ := p.step(strikes + 1)
-		recent := 0
-		for _, at := range t.hits {
-			if now.Sub(at) < time.Duration(p.Window) {
-				recent++
-			}
+		recent := len(t.hits)
+		if now.Sub(t.lastActivity) >= time.Duration(p.Window) {
+			recent = 0
 		}
 		s := Standing{Policy: p.Name, Strikes: strikes, NextAction: string(next), RecentHits: recent, Threshold: p.Threshold,
 			LastStrike: t.lastStrike}

@@ -138,6 +138,7 @@ func (f *fixture) hits(n int, ev *event.Event) []string {
 	var out []string
 	for range n {
 		f.clk.Add(time.Second)
+		ev.Time = f.clk.Now()
 		ds, err := f.e.Observe(context.Background(), ev)
 		if err != nil {
 			f.t.Fatal(err)
@@ -410,5 +411,46 @@ func TestPseudonymousClient(t *testing.T) {
 	ds, _ := f.e.List(context.Background(), decision.Filter{Limit: 1})
 	if ds[0].Value != "10.4.4.4" || ds[0].Hits[0].Client != "c-7f3a9e" {
 		t.Fatalf("decision on %s with evidence client %s", ds[0].Value, ds[0].Hits[0].Client)
+	}
+}
+
+// TestTrafficTime: hits are counted in the time the traffic happened, so a
+// replayed capture counts the same as live traffic, and the answers and
+// AAAA twin of one lookup count once.
+func TestTrafficTime(t *testing.T) {
+	f := newFixture(t, "", policies(t, phishPolicy, false))
+	ctx := context.Background()
+	observe := func(client, name string, at time.Time) int {
+		ev := dnsHit(client, name, "phishing")
+		ev.Time = at
+		ds, err := f.e.Observe(ctx, ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ds)
+	}
+	old := start.Add(-48 * time.Hour) // a capture from two days ago, replayed now
+	got := 0
+	for i := range 5 {
+		lookup := old.Add(time.Duration(i) * 10 * time.Minute) // 10 minutes apart: never 3 in a 1m window
+		for j := range 4 {                                     // A, AAAA and their answers
+			got += observe("10.1.1.1", "x.phish.test", lookup.Add(time.Duration(j)*time.Millisecond))
+		}
+	}
+	if got != 0 {
+		t.Fatalf("lookups 10 minutes apart in traffic time made %d decisions", got)
+	}
+	for i := range 3 {
+		lookup := old.Add(time.Duration(i) * 5 * time.Second)
+		for j := range 4 {
+			got += observe("10.2.2.2", "y.phish.test", lookup.Add(time.Duration(j)*time.Millisecond))
+		}
+	}
+	if got != 1 {
+		t.Fatalf("three lookups (twelve events) 5 s apart in traffic time made %d decisions; want one notify", got)
+	}
+	ds, _ := f.e.List(ctx, decision.Filter{Limit: 1})
+	if !ds[0].Created.Equal(f.clk.Now()) {
+		t.Fatalf("a replayed decision was created at %s; want wall time %s", ds[0].Created, f.clk.Now())
 	}
 }

@@ -16,7 +16,7 @@ func newMetrics(e *Engine) *metrics {
 	const ns, sub = "campusguard", "alerts"
 	return &metrics{
 		hits: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "hits_total",
-			Help: "Hits seen by a policy: counted, absorbed (a decision is in force), deduplicated, allowlisted, unaddressable (no address to act on), untracked (tracker limit)."},
+			Help: "Hits seen by a policy: counted, coalesced (a repeat of the last hit), absorbed (a decision is in force), deduplicated (a repeated notice), allowlisted, unaddressable (no address to act on), untracked (tracker limit)."},
 			[]string{"result"}),
 		decisions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "decisions_total",
 			Help: "Decisions made, by action, origin (policy or manual) and dry run."}, []string{"action", "origin", "dry_run"}),

@@ -49,15 +49,20 @@ type Policy struct {
 	Subject    Subject         `yaml:"subject"`
 	Threshold  int             `yaml:"threshold"` // hits within Window that take the next step
 	Window     config.Duration `yaml:"window"`
-	Ladder     []Step          `yaml:"ladder"`
-	Escalation Escalation      `yaml:"escalation"`
+	// Coalesce counts hits on the same name from the same subject within
+	// this much traffic time once: a lookup's A and AAAA queries and their
+	// answers are one hit, not four. 0 counts every event.
+	Coalesce   *config.Duration `yaml:"coalesce"`
+	Ladder     []Step           `yaml:"ladder"`
+	Escalation Escalation       `yaml:"escalation"`
 	// Decay is the clean period (no hits, nothing in force) after which a
 	// subject's strikes are forgotten: the reward for good behaviour.
 	Decay  config.Duration `yaml:"decay"`
 	DryRun *bool           `yaml:"dry_run"` // default: alerts.dry_run
 
-	kinds  []event.Kind
-	dryRun bool
+	kinds    []event.Kind
+	dryRun   bool
+	coalesce time.Duration
 }
 
 // DefaultLadder warns first, then blocks for an hour.
@@ -138,6 +143,13 @@ func (p *Policy) normalize(globalDryRun bool) error {
 	}
 	if p.Window < config.Duration(time.Second) {
 		return fmt.Errorf("window %s: want at least 1s", time.Duration(p.Window))
+	}
+	p.coalesce = time.Second
+	if p.Coalesce != nil {
+		p.coalesce = time.Duration(*p.Coalesce)
+	}
+	if p.coalesce < 0 || p.coalesce >= time.Duration(p.Window) {
+		return fmt.Errorf("coalesce %s: want 0 or more, and less than the window", p.coalesce)
 	}
 	if len(p.Ladder) == 0 {
 		p.Ladder = slices.Clone(DefaultLadder)

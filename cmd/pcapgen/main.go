@@ -9,7 +9,9 @@ import (
 	"bufio"
 	"flag"
 	"fmt"
+	"net"
 	"os"
+	"strings"
 
 	"github.com/campusguard/campusguard/capture/pcapgen"
 )
@@ -20,13 +22,25 @@ func main() {
 	seed := flag.Uint64("seed", 1, "random seed; the same seed gives the same capture")
 	tunnels := flag.Float64("tunnels", 0.1, "share of connections inside a tunnel (VLAN, QinQ, MPLS, PPPoE, ERSPAN, VXLAN)")
 	noQUIC := flag.Bool("no-quic", false, "leave QUIC out")
+	client := flag.String("client", "", "make every connection this host's (an IPv4 or IPv6 address), as one machine that keeps coming back")
+	names := flag.String("names", "", "comma-separated host names the sessions use (default: a built-in mix of benign and example-rule names)")
 	truth := flag.String("truth", "", "also write the expected events, one \"FRAME KIND NAME\" a line, to this file")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "usage: pcapgen -out FILE.pcap [-packets N] [-seed N] [-tunnels F] [-truth FILE]")
 		os.Exit(2)
 	}
-	if err := run(*out, *truth, pcapgen.Config{Seed: *seed, Packets: *packets, Tunnels: *tunnels, NoQUIC: *noQUIC}); err != nil {
+	cfg := pcapgen.Config{Seed: *seed, Packets: *packets, Tunnels: *tunnels, NoQUIC: *noQUIC}
+	if *client != "" {
+		if cfg.Client = net.ParseIP(*client); cfg.Client == nil {
+			fmt.Fprintf(os.Stderr, "pcapgen: -client %q: not an IP address\n", *client)
+			os.Exit(2)
+		}
+	}
+	if *names != "" {
+		cfg.Names = strings.Split(*names, ",")
+	}
+	if err := run(*out, *truth, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "pcapgen:", err)
 		os.Exit(1)
 	}
