@@ -24,20 +24,12 @@ deps:
 build: deps
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/campusguard
 
-# The demo: check the shipped example packs, match the sample posts, scan a
-# generated demo capture (client addresses pseudonymized with a demo key)
-# into the embedded hit store (chDB, bin/demo-hits), and read it back.
-# Later issues turn this into `campusguard serve` with DNS and the console.
-DEMO_HITS := chdb://$(CURDIR)/bin/demo-hits
+# The demo: `campusguard serve` on the embedded default with a replayed
+# capture, DNS on 127.0.0.1:1053, sample posts in the queue and the console
+# on http://127.0.0.1:8080 (scripts/demo.sh prints the first-login password).
 run: build
 	$(BIN) rules check builtin
-	$(BIN) match --rules builtin --format table < deploy/demo/posts.txt
-	@test -f bin/demo.pcap || $(GO) run ./cmd/pcapgen -packets 20000 -tunnels 0.2 -out bin/demo.pcap
-	rm -rf bin/demo-hits # a fresh store each run, so the counts below are this scan's
-	CAMPUSGUARD_PRIVACY_KEY_FILE=bin/demo-pseudonym.key $(BIN) scan --rules builtin --format table --hitlog $(DEMO_HITS) bin/demo.pcap
-	$(BIN) hits --hitlog $(DEMO_HITS) --top rule --limit 10
-	$(BIN) hits --hitlog $(DEMO_HITS) --top client --limit 5
-	$(BIN) hits --hitlog $(DEMO_HITS) --limit 10
+	GO=$(GO) BIN=$(BIN) ./scripts/demo.sh
 
 test: deps vet unit race
 

@@ -39,6 +39,9 @@ type Config struct {
 	// Client, when set, is every connection's client address: one host
 	// that keeps coming back, for the alert engine's scenarios.
 	Client net.IP
+	// Gap is traffic time between the start of one session and the last
+	// frame of the one before (0: back to back, microseconds apart).
+	Gap time.Duration
 }
 
 // Mix weights the kinds of sessions.
@@ -109,6 +112,7 @@ func Write(out io.Writer, cfg Config) ([]Truth, error) {
 		return nil, err
 	}
 	for g.frame < uint64(cfg.Packets) {
+		g.now = g.now.Add(cfg.Gap)
 		if err := g.session(); err != nil {
 			return nil, err
 		}

@@ -24,13 +24,14 @@ func main() {
 	noQUIC := flag.Bool("no-quic", false, "leave QUIC out")
 	client := flag.String("client", "", "make every connection this host's (an IPv4 or IPv6 address), as one machine that keeps coming back")
 	names := flag.String("names", "", "comma-separated host names the sessions use (default: a built-in mix of benign and example-rule names)")
+	gap := flag.Duration("gap", 0, "traffic time between sessions (default: back to back)")
 	truth := flag.String("truth", "", "also write the expected events, one \"FRAME KIND NAME\" a line, to this file")
 	flag.Parse()
 	if *out == "" {
 		fmt.Fprintln(os.Stderr, "usage: pcapgen -out FILE.pcap [-packets N] [-seed N] [-tunnels F] [-truth FILE]")
 		os.Exit(2)
 	}
-	cfg := pcapgen.Config{Seed: *seed, Packets: *packets, Tunnels: *tunnels, NoQUIC: *noQUIC}
+	cfg := pcapgen.Config{Seed: *seed, Packets: *packets, Tunnels: *tunnels, NoQUIC: *noQUIC, Gap: *gap}
 	if *client != "" {
 		if cfg.Client = net.ParseIP(*client); cfg.Client == nil {
 			fmt.Fprintf(os.Stderr, "pcapgen: -client %q: not an IP address\n", *client)
