@@ -85,10 +85,10 @@ type Writer struct {
 	cur    *Batch
 	closed bool
 
-	queued  int         // batches that may wait in memory (QueueRows)
-	sealed  chan *Batch // to the dispatcher
-	handoff chan *Batch // dispatcher to inserter: at most one waiting
-	flushes chan chan struct{}
+	queued  int           // batches that may wait in memory (QueueRows)
+	sealed  chan *Batch   // to the dispatcher
+	handoff chan *Batch   // dispatcher to inserter: at most one waiting
+	spooled chan struct{} // wakes an idle inserter when a batch went to the spool
 	stop    chan struct{}
 	done    sync.WaitGroup
 
@@ -127,7 +127,7 @@ func NewWriter(store Store, opts WriterOptions) (*Writer, error) {
 		queued:  max(2, opts.QueueRows/opts.BatchRows),
 		sealed:  make(chan *Batch, 2*max(2, opts.QueueRows/opts.BatchRows)),
 		handoff: make(chan *Batch, 1),
-		flushes: make(chan chan struct{}),
+		spooled: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 	}
 	w.idle.L = &w.idleMu
@@ -168,8 +168,12 @@ func newBatch(capacity int) *Batch {
 	return &Batch{ID: binary.LittleEndian.Uint64(id[:]), Created: time.Now(), Rows: make([]Row, 0, min(capacity, 4096))}
 }
 
-// sealLocked hands the current batch on; when the queue is full the rows
-// are dropped and counted, never waited for.
+// sealLocked hands the current batch on. When even the channel's slack
+// is full (the dispatcher is stuck writing the spool while a burst keeps
+// coming), the batch goes to the spool here: Write then waits for the disk,
+// the one time it waits, rather than lose the rows. Callers in front of
+// Write (serve's event queue, the DNS plugin's) absorb that wait with
+// their own bounded, counted queues.
 func (w *Writer) sealLocked() {
 	b := w.cur
 	w.cur = nil
@@ -183,8 +187,11 @@ func (w *Writer) sealLocked() {
 	case w.sealed <- b:
 		w.m.queueRows.Add(float64(len(b.Rows)))
 	default:
-		w.m.dropped.WithLabelValues("queue_full").Add(float64(len(b.Rows)))
-		w.finished()
+		w.m.overflow.Inc()
+		w.modeMu.Lock()
+		w.spooling = true
+		w.spoolBatch(b)
+		w.modeMu.Unlock()
 	}
 }
 
@@ -253,6 +260,10 @@ func (w *Writer) spoolBatch(b *Batch) {
 		return
 	}
 	w.m.spooledRows.Add(float64(len(b.Rows)))
+	select {
+	case w.spooled <- struct{}{}:
+	default:
+	}
 }
 
 func (w *Writer) finished() {
@@ -323,6 +334,7 @@ func (w *Writer) insertLoop() {
 				continue
 			}
 			w.finished()
+		case <-w.spooled:
 		case <-time.After(w.opts.BatchInterval):
 			w.m.lag.Set(0)
 		}
