@@ -404,7 +404,10 @@ func benchIngest(b *testing.B, s Store, evs []*event.Event, rate int) {
 		tail += time.Since(synced)
 		want := uint64(i+1) * ingestHits
 		if got := benchCount(b, s, "SELECT count() FROM %s.hits", s.Database()); got != want {
-			b.Fatalf("after %d iterations the hits table has %d rows, want %d", i+1, got, want)
+			b.Fatalf("after %d iterations the hits table has %d rows, want %d (dropped %v, spooled %v, replayed %v, deduplicated %v, overflow batches %v)",
+				i+1, got, want, metricValue(b, reg, "campusguard_hitlog_dropped_rows_total"), metricValue(b, reg, "campusguard_hitlog_spooled_rows_total"),
+				metricValue(b, reg, "campusguard_hitlog_replayed_rows_total"), metricValue(b, reg, "campusguard_hitlog_deduplicated_rows_total"),
+				metricValue(b, reg, "campusguard_hitlog_queue_overflow_batches_total"))
 		}
 	}
 	elapsed := time.Since(start)
