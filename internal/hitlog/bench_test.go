@@ -722,7 +722,7 @@ FROM (
 )`
 
 // dashTables are the tables the dashboard reads.
-var dashTables = []string{"hits", "hits_1m", "hits_1h", "names_1h", "clients_1h"}
+var dashTables = []string{"hits", "hits_1m", "hits_1h", "hits_cat_1h", "names_1h", "clients_1h"}
 
 // seedDashboard fills s with the fixture and waits for its merges to end.
 // Inserts go in blocks of 100k rows, which the views turn into rollup rows
@@ -848,7 +848,7 @@ func benchDashboard(b *testing.B, s Store) {
 			p, err := q.HitsOverTime(ctx, day, DimCategory, 10*time.Minute, Filter{})
 			return len(p), err
 		}},
-		{"HitsOverTime/30d-by-category-1h", "hits_1h", month, func() (int, error) {
+		{"HitsOverTime/30d-by-category-1h", "hits_cat_1h", month, func() (int, error) {
 			p, err := q.HitsOverTime(ctx, month, DimCategory, time.Hour, Filter{})
 			return len(p), err
 		}},
@@ -906,10 +906,11 @@ type dashVariant struct {
 	scan  func(Rows) (any, error)
 }
 
-// The prototypes: a slim hourly rollup without pack and rule for charts by
-// kind, category, sensor or action; a daily names rollup; and grouping by a
+// The prototypes and the designs replaced: the wide hourly rollup for
+// charts (before hits_cat_1h); a daily names rollup; and grouping by a
 // 64-bit hash of the string key, with any() for the string, which gives
-// ClickHouse a fixed-width key.
+// ClickHouse a fixed-width key (what Top does for names and clients on
+// servers before 19.9).
 func dashVariants(q *Queries, week, month Range) []dashVariant {
 	ctx := context.Background()
 	points := func(rows Rows) (any, error) {
@@ -940,12 +941,6 @@ func dashVariants(q *Queries, week, month Range) []dashVariant {
 	top := func(d Dim, r Range) func() (any, error) {
 		return func() (any, error) { return q.Top(ctx, d, r, 10, Filter{}) }
 	}
-	catRollup := []string{
-		`CREATE TABLE IF NOT EXISTS {db}.hits_cat_1h (t DateTime, sensor {lc}, kind {lc}, category {lc}, action {lc}, severity UInt8, hits UInt64)
-			ENGINE = SummingMergeTree(hits) PARTITION BY toYYYYMM(t) ORDER BY (t, sensor, kind, category, action, severity)`,
-		`INSERT INTO {db}.hits_cat_1h SELECT t, sensor, kind, category, action, severity, sum(hits) FROM {db}.hits_1h
-			GROUP BY t, sensor, kind, category, action, severity`,
-	}
 	namesDaily := []string{
 		`CREATE TABLE IF NOT EXISTS {db}.names_1d (t DateTime, kind {lc}, category {lc}, name String, hits UInt64)
 			ENGINE = SummingMergeTree(hits) PARTITION BY toYYYYMM(t) ORDER BY (t, kind, category, name)`,
@@ -971,9 +966,9 @@ func dashVariants(q *Queries, week, month Range) []dashVariant {
 		topHash  = "SELECT any(%[2]s) AS k, sum(hits) AS n FROM {db}.%[1]s WHERE t >= toDateTime({from}) AND t < toDateTime({to}) GROUP BY cityHash64(%[2]s) ORDER BY n DESC, k LIMIT 10"
 	)
 	return []dashVariant{
-		{"HitsOverTime/30d-by-category-1h/hash-key", nil, fmt.Sprintf(overHash, "hits_1h"), month, overMonth, points},
-		{"HitsOverTime/30d-by-category-1h/slim-rollup", catRollup, fmt.Sprintf(overTime, "hits_cat_1h"), month, overMonth, points},
-		{"HitsOverTime/30d-by-category-1h/slim-rollup-hash-key", catRollup, fmt.Sprintf(overHash, "hits_cat_1h"), month, overMonth, points},
+		{"HitsOverTime/30d-by-category-1h/wide-rollup", nil, fmt.Sprintf(overTime, "hits_1h"), month, overMonth, points},
+		{"HitsOverTime/30d-by-category-1h/wide-rollup-hash-key", nil, fmt.Sprintf(overHash, "hits_1h"), month, overMonth, points},
+		{"HitsOverTime/30d-by-category-1h/slim-rollup-hash-key", nil, fmt.Sprintf(overHash, "hits_cat_1h"), month, overMonth, points},
 		{"Top/name-7d/hash-key", nil, fmt.Sprintf(topHash, "names_1h", "name"), week, top(DimName, week), counts},
 		{"Top/name-7d/daily", namesDaily, fmt.Sprintf(topKey, "names_1d", "name"), week, top(DimName, week), counts},
 		{"Top/name-7d/daily-hash-key", namesDaily, fmt.Sprintf(topHash, "names_1d", "name"), week, top(DimName, week), counts},

@@ -26,6 +26,7 @@ var retentionTables = []struct {
 	{"hits_1m", "t", 8, func(r Retention) time.Duration { return r.Hits }},
 	{"clients_1h", "t", 8, func(r Retention) time.Duration { return r.Clients }},
 	{"hits_1h", "t", 6, func(r Retention) time.Duration { return r.Rollups }},
+	{"hits_cat_1h", "t", 6, func(r Retention) time.Duration { return r.Rollups }},
 	{"names_1h", "t", 6, func(r Retention) time.Duration { return r.Rollups }},
 }
 

@@ -51,7 +51,7 @@ func TestRetention(t *testing.T) {
 		ctx := context.Background()
 		check := func(how string) {
 			t.Helper()
-			for table, want := range map[string]uint64{"hits": 6, "hits_1m": 6, "hits_1h": 6, "clients_1h": 6, "names_1h": 6} {
+			for table, want := range map[string]uint64{"hits": 6, "hits_1m": 6, "hits_1h": 6, "hits_cat_1h": 6, "clients_1h": 6, "names_1h": 6} {
 				col := "hits"
 				if table == "hits" {
 					col = "1"

@@ -75,6 +75,10 @@ type Features struct {
 	LowCardinality bool // LowCardinality(String) without the experimental setting (19.9)
 	DateTime64     bool // millisecond timestamps (20.1)
 	AddColumnIfNot bool // ALTER … ADD COLUMN IF NOT EXISTS (19.3)
+	// CascadingViews: a view on a view's target table sees that view's
+	// inserts. 18.16 does not (tested); 26.7 does; 20.1 is the oldest we
+	// assume it of.
+	CascadingViews bool
 }
 
 // FeaturesOf gates the newer features on the server version.
@@ -84,6 +88,7 @@ func FeaturesOf(v Version) Features {
 		LowCardinality: v.AtLeast(19, 9),
 		DateTime64:     v.AtLeast(20, 1),
 		AddColumnIfNot: v.AtLeast(19, 3),
+		CascadingViews: v.AtLeast(20, 1),
 	}
 }
 

@@ -49,7 +49,7 @@ func TestVersionGates(t *testing.T) {
 	}{
 		{"18.16.1", Features{}},
 		{"19.6.2.11", Features{TTL: true, AddColumnIfNot: true}},
-		{"26.7.3-stable", Features{TTL: true, LowCardinality: true, DateTime64: true, AddColumnIfNot: true}},
+		{"26.7.3-stable", Features{TTL: true, LowCardinality: true, DateTime64: true, AddColumnIfNot: true, CascadingViews: true}},
 	} {
 		v, err := ParseVersion(c.v)
 		if err != nil {
@@ -90,7 +90,7 @@ func TestMigrations(t *testing.T) {
 			if start == 0 {
 				insert(t, s, sampleBatch())
 			}
-			for _, table := range []string{"hits", "hits_1m", "hits_1h"} {
+			for _, table := range []string{"hits", "hits_1m", "hits_1h", "hits_cat_1h"} {
 				if n := count(t, s, "SELECT sum(%s) FROM %s.%s", map[bool]string{true: "1", false: "hits"}[table == "hits"], s.Database(), table); n != 3 {
 					t.Errorf("from %d: %s counts %d hits, want 3", start, table, n)
 				}
