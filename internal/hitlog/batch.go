@@ -50,6 +50,11 @@ type Batch struct {
 	// row i is number i. A replay that inserts only missing rows keeps
 	// their numbers.
 	Seqs []uint32
+	// Attempted says an INSERT of the batch was tried, so some of its rows
+	// may be in the store: a replay must ask which. A batch spooled only
+	// because the inserter was behind was never sent, and replays without
+	// that lookup.
+	Attempted bool
 }
 
 func (b *Batch) seq(i int) uint32 {

@@ -6,7 +6,7 @@ type writerMetrics struct {
 	rows, batches, errors     prometheus.Counter
 	spooledRows, replayedRows prometheus.Counter
 	dedupRows, corrupt        prometheus.Counter
-	overflow                  prometheus.Counter
+	overflow, dedupLookups    prometheus.Counter
 	dropped                   *prometheus.CounterVec
 	lag, up, queueRows        prometheus.Gauge
 	insertSeconds             prometheus.Histogram
@@ -30,10 +30,11 @@ func newWriterMetrics(reg prometheus.Registerer, w *Writer) *writerMetrics {
 		corrupt:      counter("spool_undecodable_records_total", "Spool records with a valid checksum that did not decode; skipped."),
 		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "dropped_rows_total",
 			Help: "Hit rows lost: spool_full (spool at its cap, per its policy), spool_error (disk error), closed (written after Close)."}, []string{"reason"}),
-		overflow:  counter("queue_overflow_batches_total", "Batches that found the memory queue full and were spooled by the writing goroutine itself (a burst faster than the disk)."),
-		lag:       gauge("lag_seconds", "Age of the last batch written when it was written; 0 when idle."),
-		up:        gauge("store_up", "1 while the hit store accepts inserts, 0 while the writer is backing off."),
-		queueRows: gauge("queue_rows", "Rows in sealed batches waiting in memory."),
+		dedupLookups: counter("dedup_lookups_total", "Spooled batches checked against the store before replay because an INSERT of them had been attempted."),
+		overflow:     counter("queue_overflow_batches_total", "Batches that found the memory queue full and were spooled by the writing goroutine itself (a burst faster than the disk)."),
+		lag:          gauge("lag_seconds", "Age of the last batch written when it was written; 0 when idle."),
+		up:           gauge("store_up", "1 while the hit store accepts inserts, 0 while the writer is backing off."),
+		queueRows:    gauge("queue_rows", "Rows in sealed batches waiting in memory."),
 		insertSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "insert_duration_seconds",
 			Help: "Time of one INSERT.", Buckets: prometheus.ExponentialBuckets(0.005, 2, 14)}),
 	}
@@ -49,7 +50,7 @@ func newWriterMetrics(reg prometheus.Registerer, w *Writer) *writerMetrics {
 	spoolCounter := func(name, help string, f func() float64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, f)
 	}
-	reg.MustRegister(m.rows, m.batches, m.errors, m.spooledRows, m.replayedRows, m.dedupRows, m.corrupt, m.overflow,
+	reg.MustRegister(m.rows, m.batches, m.errors, m.spooledRows, m.replayedRows, m.dedupRows, m.corrupt, m.overflow, m.dedupLookups,
 		m.dropped, m.lag, m.up, m.queueRows, m.insertSeconds,
 		spoolGauge("spool_bytes", "Bytes of spool segment files on disk.", func() float64 { _, b := w.sp.Len(); return float64(b) }),
 		spoolGauge("spool_batches", "Batches in the spool waiting for replay.", func() float64 { n, _ := w.sp.Len(); return float64(n) }),

@@ -11,13 +11,17 @@ import (
 // of the hits columns in Columns order. A spool record puts a small header
 // in front so a batch can be replayed with its own id.
 //
-//	record := "CGB1" | id uint64 | created unix ms int64 | rows uvarint | RowBinary rows
+//	record := magic | id uint64 | created unix ms int64 | rows uvarint | RowBinary rows
+//	magic  := "CGB1" (an INSERT of the batch was attempted) | "CGN1" (never sent)
 //
 // Integers are little-endian; strings are a uvarint length and the bytes;
 // ts is Int64 milliseconds (DateTime64(3)) in records and UInt32 seconds
 // where the table's ts is a DateTime.
 
-const batchMagic = "CGB1"
+const (
+	batchMagic      = "CGB1"
+	freshBatchMagic = "CGN1"
+)
 
 // maxRecordRows bounds a decoded batch so a corrupt count cannot make the
 // decoder allocate without limit.
@@ -60,7 +64,11 @@ func appendString(dst []byte, s string) []byte {
 // EncodeRecord turns a batch into a spool record.
 func EncodeRecord(b *Batch) []byte {
 	dst := make([]byte, 0, 64+len(b.Rows)*160)
-	dst = append(dst, batchMagic...)
+	if b.Attempted {
+		dst = append(dst, batchMagic...)
+	} else {
+		dst = append(dst, freshBatchMagic...)
+	}
 	dst = binary.LittleEndian.AppendUint64(dst, b.ID)
 	dst = binary.LittleEndian.AppendUint64(dst, uint64(b.Created.UnixMilli()))
 	dst = binary.AppendUvarint(dst, uint64(len(b.Rows)))
@@ -138,11 +146,19 @@ func (r *recordReader) str() string {
 // DecodeRecord parses a spool record. It never panics and never allocates
 // more than the record's own size suggests, whatever the bytes.
 func DecodeRecord(p []byte) (*Batch, error) {
-	if len(p) < len(batchMagic) || string(p[:len(batchMagic)]) != batchMagic {
+	if len(p) < len(batchMagic) {
+		return nil, errors.New("hitlog record: bad magic")
+	}
+	var attempted bool
+	switch string(p[:len(batchMagic)]) {
+	case batchMagic:
+		attempted = true
+	case freshBatchMagic:
+	default:
 		return nil, errors.New("hitlog record: bad magic")
 	}
 	r := &recordReader{p: p[len(batchMagic):]}
-	b := &Batch{ID: r.u64()}
+	b := &Batch{ID: r.u64(), Attempted: attempted}
 	b.Created = time.UnixMilli(int64(r.u64())).UTC()
 	n := r.uvarint()
 	if r.err != nil {

@@ -38,14 +38,17 @@ func TestRecordRoundTrip(t *testing.T) {
 	if diff := cmp.Diff(b, got); diff != "" {
 		t.Errorf("round trip (-want +got):\n%s", diff)
 	}
-	// A subset keeps its row numbers.
-	sub := &Batch{ID: b.ID, Created: b.Created, Rows: b.Rows[1:], Seqs: []uint32{1, 2}}
+	// A subset keeps its row numbers, and whether it was ever sent.
+	sub := &Batch{ID: b.ID, Created: b.Created, Rows: b.Rows[1:], Seqs: []uint32{1, 2}, Attempted: true}
 	got, err = DecodeRecord(EncodeRecord(sub))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(sub, got); diff != "" {
 		t.Errorf("subset round trip (-want +got):\n%s", diff)
+	}
+	if enc := EncodeRecord(sub); string(enc[:4]) != "CGB1" {
+		t.Errorf("an attempted batch is recorded as %q, want CGB1 (spools written before CGN1 existed replay with the lookup)", enc[:4])
 	}
 }
 

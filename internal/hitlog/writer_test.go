@@ -107,6 +107,9 @@ func TestWriterOverflowSpools(t *testing.T) {
 		if rows, rollup := hitsIn(t, s); rows != 1000 || rollup != 1000 {
 			t.Errorf("store holds %d rows, rollup %d; want 1000", rows, rollup)
 		}
+		if got := gather(t, reg, "campusguard_hitlog_dedup_lookups_total"); got != 0 {
+			t.Errorf("dedup_lookups_total = %v; batches never sent need no lookup", got)
+		}
 		if got := gather(t, reg, "campusguard_hitlog_queue_overflow_batches_total"); got < 1 {
 			t.Errorf("queue_overflow_batches_total = %v; the burst never overflowed, so this test proves nothing", got)
 		}
@@ -187,11 +190,14 @@ func TestWriterReplayDedup(t *testing.T) {
 		whole := sampleBatch()   // 3 rows, landed
 		partial := sampleBatch() // 3 rows, 2 landed
 		partial.ID++
-		fresh := sampleBatch() // 3 rows, never landed
-		fresh.ID += 2
+		lost := sampleBatch() // 3 rows, sent, none landed
+		lost.ID += 2
+		fresh := sampleBatch() // 3 rows, never sent (spooled while the inserter was behind)
+		fresh.ID += 3
 		insert(t, s, whole)
 		insert(t, s, &Batch{ID: partial.ID, Rows: partial.Rows[1:], Seqs: []uint32{1, 2}})
-		for _, b := range []*Batch{whole, partial, fresh} {
+		whole.Attempted, partial.Attempted, lost.Attempted = true, true, true
+		for _, b := range []*Batch{whole, partial, lost, fresh} {
 			if err := sp.Append(EncodeRecord(b)); err != nil {
 				t.Fatal(err)
 			}
@@ -204,11 +210,14 @@ func TestWriterReplayDedup(t *testing.T) {
 		if err := w.Sync(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if rows, rollup := hitsIn(t, s); rows != 9 || rollup != 9 {
-			t.Errorf("after replay: %d rows, rollup %d; want 9 each", rows, rollup)
+		if rows, rollup := hitsIn(t, s); rows != 12 || rollup != 12 {
+			t.Errorf("after replay: %d rows, rollup %d; want 12 each", rows, rollup)
 		}
 		if got := gather(t, reg, "campusguard_hitlog_deduplicated_rows_total"); got != 5 {
 			t.Errorf("deduplicated_rows_total = %v, want 5", got)
+		}
+		if got := gather(t, reg, "campusguard_hitlog_dedup_lookups_total"); got != 3 {
+			t.Errorf("dedup_lookups_total = %v, want 3 (the batches that had been sent)", got)
 		}
 		// Every (batch, seq) once.
 		if n := count(t, s, "SELECT count() FROM (SELECT batch, seq FROM %s.hits GROUP BY batch, seq HAVING count() > 1)", s.Database()); n != 0 {
