@@ -216,7 +216,7 @@ func (p *Policy) normalize(globalDryRun bool) error {
 
 // counts reports whether hit h of event ev counts toward p.
 func (p *Policy) counts(ev *event.Event, h *event.Hit) bool {
-	if !slices.Contains(p.kinds, ev.Kind) || !slices.Contains(p.Actions, h.Action) {
+	if h.Pack == decision.HitPack || !slices.Contains(p.kinds, ev.Kind) || !slices.Contains(p.Actions, h.Action) {
 		return false
 	}
 	return len(p.Categories) == 0 || slices.Contains(p.Categories, h.Category)

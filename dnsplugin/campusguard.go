@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/matcher"
 	"github.com/campusguard/campusguard/rules"
@@ -219,6 +221,15 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	var buf [4]event.Hit
 	hits := v.match(pi, q.Name, buf[:0])
 	result := resultAllowed
+	if d := currentDecisions(); d != nil {
+		if hit, ok := h.decided(d, w.RemoteAddr(), q.Name, hits); ok {
+			rcode := h.writeBlock(w, r, pol, &hit, "")
+			h.counts[pi][resultBlocked].Inc()
+			blockedTotal.WithLabelValues(hit.Pack, "decision").Inc()
+			h.report(w, r, append(hits, hit), nil, rcode, true)
+			return dns.RcodeSuccess, nil
+		}
+	}
 	if len(hits) > 0 {
 		if blocker := pol.blocker(hits); blocker >= 0 {
 			rcode := h.writeBlock(w, r, pol, &hits[blocker], "")
@@ -247,6 +258,23 @@ func (h *Handler) ServeDNS(ctx context.Context, w dns.ResponseWriter, r *dns.Msg
 	}
 	h.counts[pi][result].Inc()
 	return rc, err
+}
+
+// decided returns the hit to answer with when an alert decision covers
+// the query: one on the name (or a parent), or a warning on the client for
+// a query that hit a pack.
+func (h *engine) decided(d Decisions, from net.Addr, qname string, hits []event.Hit) (event.Hit, bool) {
+	name := strings.ToLower(trimDot(qname))
+	if act, ok := d.Domain(name); ok {
+		return event.Hit{Pack: decision.HitPack, Rule: "domain " + act, Category: "decision", Severity: event.SeverityHigh,
+			Action: act, Match: name, Field: "name", End: len(name)}, true
+	}
+	if len(hits) > 0 && d.ClientWarned(clientAddr(from)) {
+		hit := hits[0]
+		hit.Action = "warn"
+		return hit, true
+	}
+	return event.Hit{}, false
 }
 
 // match returns the hits of name from the packs policy pi uses.

@@ -67,6 +67,12 @@ type HitRef struct {
 	Rule   string    `json:"rule"`
 }
 
+// HitPack is the pack name of hits an enforcement point reports when a
+// decision (not a rule pack) made it act, e.g. the resolver answering for
+// a blocked domain. The engine does not count them: a decision must not
+// feed itself.
+const HitPack = "campusguard-decision"
+
 // MaxHits bounds how many hits a decision keeps as evidence.
 const MaxHits = 20
 
