@@ -14,6 +14,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/chromedp/chromedp/kb"
 
+	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/hitlog"
 	"github.com/campusguard/campusguard/internal/hitlog/chdb"
 	"github.com/campusguard/campusguard/internal/hitlog/chtest"
@@ -270,7 +271,8 @@ func (b *browser) checkA11y(name string) {
 func TestBrowser(t *testing.T) {
 	start := time.Now()
 	hits := optionalHits(t)
-	f := newFixture(t, func(o *Options) { o.Hits = hits; o.Gatherer = healthGatherer(t) })
+	f := newFixture(t, withEngine(t), func(o *Options) { o.Hits = hits; o.Gatherer = healthGatherer(t) })
+	f.seedDecisions()
 	t.Logf("fixture: %v", time.Since(start).Round(time.Millisecond))
 	b := newBrowser(t, f.srv.URL)
 	b.lap("browser start")
@@ -371,7 +373,7 @@ func TestBrowser(t *testing.T) {
 	// Pages in English: screenshots and axe.
 	pages := []struct{ name, path string }{
 		{"overview", "/"}, {"queue", "/queue"}, {"item", "/queue/" + ids[1]}, {"hits", "/hits?search=1&range=1h"},
-		{"rules", "/rules"}, {"decisions", "/decisions"}, {"audit", "/audit"},
+		{"rules", "/rules"}, {"decisions", "/decisions"}, {"subject", subjectURL("ip", "10.1.2.3")}, {"audit", "/audit"},
 	}
 	for _, p := range pages {
 		b.open(p.path)
@@ -431,6 +433,37 @@ func TestBrowser(t *testing.T) {
 	b.screenshot("login-en")
 	b.checkA11y("login (en)")
 	b.login("alice")
+	b.lap("sign-out and in")
+	// An admin blocks an address from the form, finds it in the list and
+	// on its subject's page, and revokes it there with a reason.
+	b.open("/decisions")
+	b.do(chromedp.Evaluate[chromedp.Void](`document.getElementById('f-duration').value = '2h'`),
+		chromedp.SendKeys(chromedp.CSS("#f-value"), "10.9.8.7"),
+		chromedp.SendKeys(chromedp.CSS("#f-reason"), "port scan from a lab PC"))
+	b.clickNav(`form.decide-form button[type="submit"]`)
+	newRow := `document.querySelector('tr[data-state="active"] a[href*="10.9.8.7"]')`
+	b.wait("the new block in the list", `document.querySelector('#flash .flash.ok') && `+newRow)
+	b.screenshot("decisions-admin-en")
+	b.checkA11y("decisions (admin, en)")
+	b.clickNav(`tr[data-state="active"] a[href*="10.9.8.7"]`)
+	b.wait("the subject page", `document.querySelector('h1').textContent.includes('ip:10.9.8.7') && document.querySelector('form.revoke-form')`)
+	b.do(chromedp.SendKeys(chromedp.CSS(`form.revoke-form input[name="reason"]`), "false positive: the lab's scanner"))
+	b.screenshot("subject-admin-en")
+	b.checkA11y("subject (admin, en)")
+	b.clickNav(`form.revoke-form button[type="submit"]`)
+	b.wait("revoked", `document.querySelector('article[data-state="revoked"]') && !document.querySelector('form.revoke-form') && document.querySelector('#flash .flash.ok')`)
+	if ds, _ := f.engine().List(context.Background(), decision.Filter{Scope: decision.ScopeIP, Value: "10.9.8.7"}); len(ds) != 1 ||
+		ds[0].Actor != "alice" || ds[0].Expires.Sub(ds[0].Created) != 2*time.Hour || ds[0].RevokedBy != "alice" || ds[0].RevokeReason != "false positive: the lab's scanner" {
+		t.Errorf("the browser's decision: %+v", ds)
+	}
+	b.open("/audit")
+	acts = b.eval(`Array.from(document.querySelectorAll('tr')).filter(r => r.cells[2] && r.cells[2].innerText === 'alice').map(r => r.querySelector('.action').dataset.action + ' ' + r.querySelector('.action').innerText).join('\n')`)
+	for _, a := range []string{"decision.add recorded a decision", "decision.revoke revoked a decision"} {
+		if !strings.Contains(acts, a) {
+			t.Errorf("audit page lacks %q: %s", a, acts)
+		}
+	}
+	b.lap("decisions")
 	for _, lang := range []string{"en", "zh-CN"} {
 		b.open("/users")
 		b.clickNav(`form.lang button[value="` + lang + `"]`)

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 
 	"golang.org/x/net/html"
@@ -124,8 +125,9 @@ func voidElement(tag string) bool {
 // Every page, in every state this test can put it in, rendered in
 // Chinese, with no key falling back to English.
 func TestEveryPageInChinese(t *testing.T) {
-	f := newFixture(t)
+	f := newFixture(t, withEngine(t))
 	f.c.opts.Gatherer = healthGatherer(t)
+	f.seedDecisions()
 	ctx := context.Background()
 	f.db.AddToken(ctx, "forum-bbs", state.ScopeIngest)
 	f.db.AddToken(ctx, "old", state.ScopeFeeds)
@@ -140,10 +142,19 @@ func TestEveryPageInChinese(t *testing.T) {
 	a.api(fmt.Sprintf("/api/v1/queue/%d/reject", f.items[1]), a.csrf, map[string]any{"version": f.item(f.items[1]).Version, "reason": "scam"})
 	a.api(fmt.Sprintf("/api/v1/queue/%d/approve", f.items[2]), a.csrf, map[string]any{"version": f.item(f.items[2]).Version})
 	a.api(fmt.Sprintf("/api/v1/queue/%d/escalate", f.items[3]), a.csrf, map[string]any{"version": f.item(f.items[3]).Version})
+	// Decisions in every state: policy ones (in force, a notice, a dry
+	// run), a manual block revoked, one expired.
+	a.api("/api/v1/decisions", a.csrf, map[string]any{"action": "block", "scope": "ip", "value": "10.9.8.7", "duration": "1h", "reason": "scan"})
+	a.api("/api/v1/decisions/4/revoke", a.csrf, map[string]any{"reason": "lab scanner"})
+	a.api("/api/v1/decisions", a.csrf, map[string]any{"action": "warn", "scope": "domain", "value": "bet.example", "duration": "1m", "reason": "spam"})
+	f.clock.Add(2 * time.Minute)
 
 	pages := []string{"/", "/queue", "/queue?state=all", "/queue?state=approved", "/queue?category=none-such", "/queue?state=bogus",
 		fmt.Sprintf("/queue/%d", id), fmt.Sprintf("/queue/%d", f.items[1]), fmt.Sprintf("/queue/%d", f.items[3]),
-		"/hits", "/rules", "/decisions", "/audit", "/users", "/tokens", "/nope", "/queue/999999"}
+		"/hits", "/rules", "/decisions", "/audit", "/users", "/tokens", "/nope", "/queue/999999",
+		"/decisions?live=1&policy=phishing-clients", "/decisions?value=nothing.example", "/decisions?live=x&scope=y&value=z&before=0",
+		"/decisions/subject?scope=ip&value=10.1.2.3", "/decisions/subject?scope=ip&value=10.9.8.7",
+		"/decisions/subject?scope=ip&value=x", "/decisions/subject?scope=x&value=x&before=x"}
 	for k := range flashKeys {
 		pages = append(pages, "/queue?done="+k)
 	}
@@ -162,10 +173,15 @@ func TestEveryPageInChinese(t *testing.T) {
 	_, bodies["user err"] = a.postFormBody("/users", url.Values{"csrf": {a.csrf}, "name": {"alice"}, "role": {"viewer"}, "password": {testPassword}, "password2": {testPassword}})
 	_, bodies["token new"] = a.postFormBody("/tokens", url.Values{"csrf": {a.csrf}, "name": {"new"}, "scope": {"bouncer"}})
 	_, bodies["csrf"] = a.postFormBody("/tokens", url.Values{"name": {"x"}})
+	_, bodies["decide errors"] = a.postFormBody("/decisions", url.Values{"csrf": {a.csrf}, "action": {"x"}, "scope": {"ip"}, "value": {"x"},
+		"duration": {"x"}, "severity": {"x"}, "category": {"\x01"}, "reason": {""}})
+	_, bodies["decide range"] = a.postFormBody("/decisions", decisionForm(a.csrf, "duration", "999d", "reason", strings.Repeat("r", 1001)))
+	_, bodies["decide allowlisted"] = a.postFormBody("/decisions", decisionForm(a.csrf, "value", "10.0.0.1"))
 	v := f.login("view")
 	v.postForm("/lang", url.Values{"csrf": {v.csrf}, "lang": {"zh-CN"}})
 	_, bodies["viewer queue"] = v.get("/queue")
 	_, bodies["viewer forbidden"] = v.get("/users")
+	_, bodies["viewer subject"] = v.get("/decisions/subject?scope=ip&value=10.1.2.3")
 	anon := f.anon()
 	anon.lang = "zh-CN"
 	_, bodies["login"] = anon.get("/login")

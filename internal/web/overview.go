@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/hitlog"
 	"github.com/campusguard/campusguard/internal/moderation"
 )
@@ -40,6 +41,14 @@ type overviewData struct {
 	Tops       []topList
 
 	Health health
+
+	// Decisions in force (nil engine: not enabled).
+	HasDecisions bool
+	Live         int
+	LiveMore     bool // the count stopped at maxDecisionsLimit
+	LiveBlocks   int
+	LiveWarns    int
+	DecisionsErr string
 }
 
 func (c *Console) overview(rq *req) {
@@ -116,9 +125,22 @@ func (c *Console) overview(rq *req) {
 			d.Tops = append(d.Tops, tl)
 		}
 	}
+	if c.decisions != nil {
+		d.HasDecisions = true
+		live, err := c.decisions.List(ctx, decision.Filter{Live: true, Limit: maxDecisionsLimit})
+		if err != nil {
+			c.log.Error("overview: decisions in force", "err", err)
+			d.DecisionsErr = rq.T("decisions.err.list")
+		}
+		d.Live, d.LiveMore = len(live), len(live) >= maxDecisionsLimit
+		for _, x := range live {
+			switch x.Action {
+			case decision.ActionBlock:
+				d.LiveBlocks++
+			case decision.ActionWarn:
+				d.LiveWarns++
+			}
+		}
+	}
 	c.render(rq, 200, "overview", "overview.title", d)
-}
-
-func (c *Console) decisionsPage(rq *req) {
-	c.render(rq, 200, "decisions", "decisions.title", nil)
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/internal/state"
 )
@@ -26,7 +27,7 @@ type pageTemplate struct {
 }
 
 // pageNames are the page templates; each is parsed with the layout.
-var pageNames = []string{"login", "error", "overview", "queue", "item", "hits", "rules", "decisions", "audit", "users", "tokens"}
+var pageNames = []string{"login", "error", "overview", "queue", "item", "hits", "rules", "decisions", "subject", "audit", "users", "tokens"}
 
 var funcs = template.FuncMap{
 	"add":      func(a, b int) int { return a + b },
@@ -34,6 +35,15 @@ var funcs = template.FuncMap{
 	"join":     strings.Join,
 	"sevclass": func(s event.Severity) string { return "sev-" + s.String() },
 	"sevname":  func(s uint8) string { return event.Severity(s).String() },
+	// dsev names a decision's severity, 1 (low) to 4 (critical).
+	"dsev":       func(n int) string { return event.Severity(min(max(n, 0), 255)).String() },
+	"hasPrefix":  strings.HasPrefix,
+	"trimPrefix": strings.TrimPrefix,
+	// subjectLink is the page of a subject named "scope:value".
+	"subjectLink": func(s string) string {
+		scope, value, _ := strings.Cut(s, ":")
+		return subjectURL(decision.Scope(scope), value)
+	},
 	"has": func(list []string, s string) bool {
 		for _, x := range list {
 			if x == s {
@@ -195,9 +205,11 @@ func (c *Console) newView(rq *req, page, titleKey string, d any) *view {
 // Flash messages a redirect may ask for (?done=KEY, ?fail=KEY): only
 // these, so a link cannot put arbitrary text on a page.
 var flashKeys = map[string]bool{"claim": true, "release": true, "approve": true, "reject": true, "escalate": true,
-	"undo": true, "note": true, "bulk": true, "useradd": true, "userremove": true, "tokenrevoke": true}
+	"undo": true, "note": true, "bulk": true, "useradd": true, "userremove": true, "tokenrevoke": true,
+	"decide": true, "revoke": true}
 var failKeys = map[string]bool{"conflict": true, "notfound": true, "needreason": true, "undoexpired": true,
-	"notdecider": true, "invalid": true, "bulkpartial": true, "self": true}
+	"notdecider": true, "invalid": true, "bulkpartial": true, "self": true,
+	"revokereason": true, "notinforce": true, "decisionnotfound": true}
 
 func (c *Console) render(rq *req, code int, page, titleKey string, d any) {
 	c.renderView(rq, code, c.newView(rq, page, titleKey, d))

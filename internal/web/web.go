@@ -1,15 +1,17 @@
 // Package web is campusguard's console: server-rendered pages (html/template,
 // assets embedded, no CDN, no inline script, charts drawn as SVG in Go) for
-// the overview, the moderation queue, hit search, rules, the audit log,
-// users and tokens, in English and Simplified Chinese; the queue's JSON
-// actions for the console's own script; and the mount of the post ingest
-// API. Sessions, CSRF tokens, roles and the audit of every read of personal
-// data are enforced here.
+// the overview, the moderation queue, hit search, rules, firewall decisions
+// and each subject's history, the audit log, users and tokens, in English
+// and Simplified Chinese; the queue's and the decisions' JSON API for the
+// console's own session; and the mount of the post ingest API. Sessions,
+// CSRF tokens, roles and the audit of every read of personal data are
+// enforced here.
 //
-// It knows the moderation queue, the hit store's queries, the matcher and
-// the state database only through their exported APIs, and nothing of how
-// serve wires them, of capture or of DNS beyond the metrics it reads from a
-// prometheus.Gatherer.
+// It knows the moderation queue, the hit store's queries, the matcher, the
+// alert engine (through the small Decisions interface) and the state
+// database only through their exported APIs, and nothing of how serve
+// wires them, of how decisions are enforced, of capture or of DNS beyond
+// the metrics it reads from a prometheus.Gatherer.
 package web
 
 import (
@@ -33,6 +35,7 @@ type Options struct {
 	DB         *state.DB           // users, sessions, tokens, audit
 	Queue      *moderation.Service // the moderation queue
 	Hits       *hitlog.Queries     // may be nil: no hit store configured (pages say so)
+	Decisions  Decisions           // the alert engine; may be nil: decisions not enabled (pages say so)
 	Matcher    *matcher.Matcher    // the rules page and its tester
 	Gatherer   prometheus.Gatherer // capture, DNS and hit-log health on the overview; may be nil
 	Secure     bool                // Secure cookies (behind TLS)
@@ -52,6 +55,7 @@ type Console struct {
 	db        *state.DB
 	queue     *moderation.Service
 	hits      *hitlog.Queries
+	decisions Decisions
 	match     *matcher.Matcher
 	log       *slog.Logger
 	now       func() time.Time
@@ -90,6 +94,7 @@ func New(opts Options) (*Console, error) {
 		db:        opts.DB,
 		queue:     opts.Queue,
 		hits:      opts.Hits,
+		decisions: opts.Decisions,
 		match:     opts.Matcher,
 		log:       opts.Logger,
 		now:       opts.Now,
@@ -128,6 +133,10 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /rules", c.page(state.RoleViewer, c.rulesPage))
 	m.HandleFunc("POST /rules/test", c.page(state.RoleViewer, c.rulesTest))
 	m.HandleFunc("GET /decisions", c.page(state.RoleViewer, c.decisionsPage))
+	m.HandleFunc("POST /decisions", c.page(state.RoleAdmin, c.decisionsAdd))
+	m.HandleFunc("GET /decisions/subject", c.page(state.RoleViewer, c.subjectPage))
+	m.HandleFunc("GET /decisions/{id}", c.page(state.RoleViewer, c.decisionGoto))
+	m.HandleFunc("POST /decisions/{id}/revoke", c.page(state.RoleAdmin, c.decisionsRevoke))
 	m.HandleFunc("GET /audit", c.page(state.RoleModerator, c.auditPage))
 	m.HandleFunc("GET /users", c.page(state.RoleAdmin, c.usersPage))
 	m.HandleFunc("POST /users", c.page(state.RoleAdmin, c.usersAdd))
@@ -139,6 +148,16 @@ func (c *Console) routes() {
 	m.HandleFunc("POST /api/v1/queue/bulk", c.api(state.RoleModerator, c.apiBulk))
 	m.HandleFunc("POST /api/v1/queue/{id}/{op}", c.api(state.RoleModerator, c.apiItemAction))
 	m.HandleFunc("/api/v1/queue/", c.api(state.RoleModerator, c.apiNotFound))
+
+	// GET /api/v1/decisions/stream is the bouncers' (token auth), which
+	// serve mounts in front of this handler; nothing here names it.
+	m.HandleFunc("GET /api/v1/decisions", c.api(state.RoleViewer, c.apiDecisionsList))
+	m.HandleFunc("POST /api/v1/decisions", c.api(state.RoleAdmin, c.apiDecide))
+	m.HandleFunc("GET /api/v1/decisions/{id}", c.api(state.RoleViewer, c.apiDecisionGet))
+	m.HandleFunc("POST /api/v1/decisions/{id}/revoke", c.api(state.RoleAdmin, c.apiRevoke))
+	m.HandleFunc("/api/v1/decisions/", c.api(state.RoleViewer, c.apiNotFound))
+	m.HandleFunc("GET /api/v1/subjects/{scope}/{value...}", c.api(state.RoleViewer, c.apiSubject))
+	m.HandleFunc("/api/v1/subjects/", c.api(state.RoleViewer, c.apiNotFound))
 
 	m.Handle("/api/v1/posts", c.queue.IngestHandler(c.tokenAuth(state.ScopeIngest)))
 

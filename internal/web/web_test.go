@@ -83,7 +83,8 @@ func TestSessionCookie(t *testing.T) {
 func TestUnauthenticated(t *testing.T) {
 	f := newFixture(t)
 	c := f.anon()
-	for _, p := range []string{"/", "/queue", "/queue/1", "/hits?search=1", "/rules", "/decisions", "/audit", "/users", "/tokens"} {
+	for _, p := range []string{"/", "/queue", "/queue/1", "/hits?search=1", "/rules", "/decisions", "/decisions/subject?scope=ip&value=10.1.2.3",
+		"/decisions/1", "/audit", "/users", "/tokens"} {
 		resp, _ := c.get(p)
 		loc := resp.Header.Get("Location")
 		if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, "/login?next=") {
@@ -93,13 +94,14 @@ func TestUnauthenticated(t *testing.T) {
 			t.Errorf("GET %s: next=%q", p, next.Get("next"))
 		}
 	}
-	for _, p := range []string{"/logout", "/lang", "/users", "/tokens", "/rules/test", "/queue/1/act", "/queue/bulk"} {
+	for _, p := range []string{"/logout", "/lang", "/users", "/tokens", "/rules/test", "/queue/1/act", "/queue/bulk", "/decisions", "/decisions/1/revoke"} {
 		resp := c.postForm(p, url.Values{"csrf": {"x"}})
 		if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/login" {
 			t.Errorf("POST %s: %d → %q", p, resp.StatusCode, resp.Header.Get("Location"))
 		}
 	}
-	for _, p := range []string{"/api/v1/queue/1/claim", "/api/v1/queue/bulk", "/api/v1/queue/1/decide", "/api/v1/queue/x"} {
+	for _, p := range []string{"/api/v1/queue/1/claim", "/api/v1/queue/bulk", "/api/v1/queue/1/decide", "/api/v1/queue/x",
+		"/api/v1/decisions", "/api/v1/decisions/1/revoke", "/api/v1/decisions/x/y"} {
 		code, body := c.api(p, "", map[string]any{"version": 1})
 		if code != http.StatusUnauthorized || body["code"] != "unauthenticated" || body["error"] == "" {
 			t.Errorf("POST %s: %d %v, want 401 JSON", p, code, body)
@@ -777,11 +779,11 @@ func TestDecisionsAndNoHitStore(t *testing.T) {
 	f := newFixture(t)
 	m := f.login("mod")
 	_, body := m.get("/decisions")
-	if !strings.Contains(body, "arrive with the alerts component") {
+	if !strings.Contains(body, "Decisions are not enabled") {
 		t.Error("decisions page")
 	}
 	_, body = m.get("/")
-	if !strings.Contains(body, "No hit store is configured") || !strings.Contains(body, "arrive with the alerts component") {
+	if !strings.Contains(body, "No hit store is configured") || !strings.Contains(body, "Decisions are not enabled") {
 		t.Error("overview without a hit store")
 	}
 	if _, body = m.get("/hits?search=1"); !strings.Contains(body, "No hit store is configured") {
