@@ -21,6 +21,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/campusguard/campusguard/alerts"
+	"github.com/campusguard/campusguard/alerts/firewall/dnsdecisions"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/dnsplugin"
 	"github.com/campusguard/campusguard/dnsplugin/resolver"
@@ -128,7 +129,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		hitlog.RetentionLoop(ctx, store, retention(cfg), time.Hour, func(err error) { log.Error("hit store retention", "err", err) })
 	}()
 
-	engine, err := newEngine(ctx, cfg, db, reg, log)
+	engine, dnsDecisions, err := newEngine(ctx, cfg, db, reg, log)
 	if err != nil {
 		return err
 	}
@@ -194,7 +195,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 
 	if cfg.DNS.Corefile != "" {
-		stopDNS, err := startDNS(cfg.DNS.Corefile, queue)
+		stopDNS, err := startDNS(cfg.DNS.Corefile, queue, dnsDecisions)
 		if err != nil {
 			return usageErrorf("dns.corefile: %w", err)
 		}
@@ -224,7 +225,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// per post; a revoked token works for at most that long.
 	mux.Handle("/api/v1/posts", mod.IngestHandler(moderation.CacheAuth(bearerAuth(db, state.ScopeIngest), 10*time.Second)))
 	console, err := web.New(web.Options{DB: db, Queue: mod, Hits: hitlog.NewQueries(store, cfg.Hitlog.Cluster), Matcher: m,
-		Gatherer: gather, Logger: log, Registerer: reg})
+		Decisions: engine, Gatherer: gather, Logger: log, Registerer: reg})
 	if err != nil {
 		return usageErrorf("console: %w", err)
 	}
@@ -264,39 +265,46 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 // newEngine builds the alert engine from alerts.* and its outputs from
 // firewall.* and alerts.notify.
-func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Engine, error) {
+func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Engine, *dnsdecisions.Set, error) {
 	policies, err := alerts.ParsePolicies(cfg.Alerts.Policies, cfg.Alerts.DryRun)
 	if err != nil {
-		return nil, usageErrorf("%w", err)
+		return nil, nil, usageErrorf("%w", err)
 	}
 	allow, err := alerts.ParseAllowlist(cfg.Alerts.Allowlist)
 	if err != nil {
-		return nil, usageErrorf("%w", err)
+		return nil, nil, usageErrorf("%w", err)
 	}
-	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Registerer: reg, Logger: log})
+	// The in-process resolver enforces domain decisions and warnings.
+	dns := dnsdecisions.New(nil)
+	enforcers := map[string]alerts.Enforcer{"dns": dns}
+	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Enforcers: enforcers,
+		Registerer: reg, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("alerts: %w", err)
+		return nil, nil, fmt.Errorf("alerts: %w", err)
 	}
 	log.Info("alerts", "policies", len(policies), "dry_run_default", cfg.Alerts.DryRun)
-	return engine, nil
+	return engine, dns, nil
 }
 
 // startDNS runs the Corefile's servers in this process, with the
 // campusguard plugin's hits joining the pipeline's queue.
-func startDNS(path string, queue *hitQueue) (func(), error) {
+func startDNS(path string, queue *hitQueue, decisions dnsplugin.Decisions) (func(), error) {
 	corefile, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
 	dnsplugin.SetSink(dnsplugin.SinkFunc(queue.put))
+	dnsplugin.SetDecisions(decisions)
 	inst, err := resolver.Start(path, corefile)
 	if err != nil {
 		dnsplugin.SetSink(nil)
+		dnsplugin.SetDecisions(nil)
 		return nil, err
 	}
 	return func() {
 		resolver.Stop(inst)
 		dnsplugin.SetSink(nil)
+		dnsplugin.SetDecisions(nil)
 	}, nil
 }
 
