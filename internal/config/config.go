@@ -122,6 +122,9 @@ type Alerts struct {
 	Policies  []map[string]any `yaml:"policies"`
 	Allowlist []string         `yaml:"allowlist"`
 	DryRun    bool             `yaml:"dry_run"`
+	// Notify lists the webhook and syslog outputs (alerts/notify.Config),
+	// kept as YAML data like the policies and decoded strictly by serve.
+	Notify map[string]any `yaml:"notify"`
 }
 
 // Firewall configures the enforcement outputs.

@@ -60,6 +60,8 @@ alerts:
       then: block
   allowlist: [10.0.0.0/8, example.edu]
   dry_run: false
+  notify:
+    webhooks: [{name: noc, url: "https://noc.example.edu/hook"}]
 firewall:
   nftables: {enabled: true, table: cg}
   feeds: {enabled: false}
@@ -97,6 +99,7 @@ func fullConfig() Config {
 				"then":      "block",
 			}},
 			Allowlist: []string{"10.0.0.0/8", "example.edu"},
+			Notify:    map[string]any{"webhooks": []any{map[string]any{"name": "noc", "url": "https://noc.example.edu/hook"}}},
 		},
 		Firewall: Firewall{NFTables: NFTables{Enabled: true, Table: "cg"}},
 	}
