@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"net/netip"
 	"slices"
@@ -78,15 +79,9 @@ func ParsePolicies(raw []map[string]any, globalDryRun bool) ([]*Policy, error) {
 	var out []*Policy
 	names := map[string]bool{}
 	for i, m := range raw {
-		var buf bytes.Buffer
-		if err := yaml.NewEncoder(&buf).Encode(m); err != nil {
-			return nil, fmt.Errorf("alerts.policies[%d]: %w", i, err)
-		}
-		dec := yaml.NewDecoder(&buf)
-		dec.KnownFields(true)
 		p := &Policy{}
-		if err := dec.Decode(p); err != nil {
-			return nil, fmt.Errorf("alerts.policies[%d]: %s", i, yamlProblem(err))
+		if err := DecodeYAML(m, p); err != nil {
+			return nil, fmt.Errorf("alerts.policies[%d]: %w", i, err)
 		}
 		if err := p.normalize(globalDryRun); err != nil {
 			return nil, fmt.Errorf("alerts.policies[%d] (%s): %w", i, p.Name, err)
@@ -100,8 +95,24 @@ func ParsePolicies(raw []map[string]any, globalDryRun bool) ([]*Policy, error) {
 	return out, nil
 }
 
-// yamlProblem rewords a decode error of a re-encoded policy: its line
-// numbers are of the re-encoding, not of the operator's file, so they go.
+// DecodeYAML decodes config data kept opaque by internal/config (a
+// policy, the notify outputs) into out, strictly: an unknown key is an
+// error naming it.
+func DecodeYAML(raw, out any) error {
+	var buf bytes.Buffer
+	if err := yaml.NewEncoder(&buf).Encode(raw); err != nil {
+		return err
+	}
+	dec := yaml.NewDecoder(&buf)
+	dec.KnownFields(true)
+	if err := dec.Decode(out); err != nil && !errors.Is(err, io.EOF) {
+		return errors.New(yamlProblem(err))
+	}
+	return nil
+}
+
+// yamlProblem rewords a decode error of re-encoded data: its line numbers
+// are of the re-encoding, not of the operator's file, so they go.
 func yamlProblem(err error) string {
 	var te *yaml.TypeError
 	if !errors.As(err, &te) {
@@ -112,7 +123,9 @@ func yamlProblem(err error) string {
 		if _, rest, ok := strings.Cut(m, ": "); ok && strings.HasPrefix(m, "line ") {
 			m = rest
 		}
-		m = strings.Replace(m, " in type alerts.Policy", "", 1)
+		if i := strings.Index(m, " in type "); i >= 0 {
+			m = m[:i]
+		}
 		if name, ok := strings.CutPrefix(m, "field "); ok {
 			m = "unknown key " + strings.TrimSuffix(name, " not found")
 		}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/campusguard/campusguard/alerts"
 	"github.com/campusguard/campusguard/alerts/firewall/dnsdecisions"
+	"github.com/campusguard/campusguard/alerts/notify"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/dnsplugin"
 	"github.com/campusguard/campusguard/dnsplugin/resolver"
@@ -129,10 +130,11 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 		hitlog.RetentionLoop(ctx, store, retention(cfg), time.Hour, func(err error) { log.Error("hit store retention", "err", err) })
 	}()
 
-	engine, dnsDecisions, err := newEngine(ctx, cfg, db, reg, log)
+	engine, outs, err := newEngine(ctx, cfg, db, reg, log)
 	if err != nil {
 		return err
 	}
+	defer outs.close(log) // after the engine stops
 	if err := engine.Start(ctx); err != nil {
 		return err
 	}
@@ -195,7 +197,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 
 	if cfg.DNS.Corefile != "" {
-		stopDNS, err := startDNS(cfg.DNS.Corefile, queue, dnsDecisions)
+		stopDNS, err := startDNS(cfg.DNS.Corefile, queue, outs.dns)
 		if err != nil {
 			return usageErrorf("dns.corefile: %w", err)
 		}
@@ -265,25 +267,54 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 
 // newEngine builds the alert engine from alerts.* and its outputs from
 // firewall.* and alerts.notify.
-func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Engine, *dnsdecisions.Set, error) {
+// outputs are what the engine hands decisions to, besides the resolver.
+type outputs struct {
+	dns    *dnsdecisions.Set
+	notify *notify.Multi
+}
+
+// close ends the announcements after the engine has stopped.
+func (o outputs) close(log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := o.notify.Close(ctx); err != nil {
+		log.Warn("alerts: announcements still queued at shutdown were dropped", "err", err)
+	}
+}
+
+func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometheus.Registerer, log *slog.Logger) (*alerts.Engine, outputs, error) {
+	var out outputs
 	policies, err := alerts.ParsePolicies(cfg.Alerts.Policies, cfg.Alerts.DryRun)
 	if err != nil {
-		return nil, nil, usageErrorf("%w", err)
+		return nil, out, usageErrorf("%w", err)
 	}
 	allow, err := alerts.ParseAllowlist(cfg.Alerts.Allowlist)
 	if err != nil {
-		return nil, nil, usageErrorf("%w", err)
+		return nil, out, usageErrorf("%w", err)
+	}
+	var nc notify.Config
+	if err := alerts.DecodeYAML(cfg.Alerts.Notify, &nc); err != nil {
+		return nil, out, usageErrorf("alerts.notify: %w", err)
+	}
+	if err := nc.Validate(); err != nil {
+		return nil, out, usageErrorf("alerts.notify: %w", err)
+	}
+	out.notify, err = notify.New(nc, notify.Options{Registerer: reg, Logger: log, Version: version, ExternalURL: cfg.HTTP.ExternalURL})
+	if err != nil {
+		return nil, out, usageErrorf("alerts.notify: %w", err)
 	}
 	// The in-process resolver enforces domain decisions and warnings.
-	dns := dnsdecisions.New(nil)
-	enforcers := map[string]alerts.Enforcer{"dns": dns}
+	out.dns = dnsdecisions.New(nil)
+	enforcers := map[string]alerts.Enforcer{"dns": out.dns}
 	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Enforcers: enforcers,
-		Registerer: reg, Logger: log})
+		Notifiers: []alerts.Notifier{out.notify}, Registerer: reg, Logger: log})
 	if err != nil {
-		return nil, nil, fmt.Errorf("alerts: %w", err)
+		out.close(log)
+		return nil, out, fmt.Errorf("alerts: %w", err)
 	}
-	log.Info("alerts", "policies", len(policies), "dry_run_default", cfg.Alerts.DryRun)
-	return engine, dns, nil
+	log.Info("alerts", "policies", len(policies), "dry_run_default", cfg.Alerts.DryRun,
+		"webhooks", len(nc.Webhooks), "syslog", len(nc.Syslog))
+	return engine, out, nil
 }
 
 // startDNS runs the Corefile's servers in this process, with the

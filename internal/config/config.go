@@ -97,6 +97,9 @@ type State struct {
 // HTTP configures the API and console listener.
 type HTTP struct {
 	Listen string `yaml:"listen"` // host:port
+	// ExternalURL is where people reach the console (behind a proxy, say);
+	// webhooks and syslog messages link to it. "" leaves links out.
+	ExternalURL string `yaml:"external_url"`
 }
 
 // Privacy controls pseudonymization and how long hits are kept.

@@ -43,6 +43,7 @@ state:
   path: /srv/state.db
 http:
   listen: ":9090"
+  external_url: https://guard.example.edu/
 privacy:
   pseudonymize: false
   key_file: /srv/pseudonym.key
@@ -87,7 +88,7 @@ func fullConfig() Config {
 		Hitlog: Hitlog{URL: "clickhouse://cg:secret@ch1:9000/campusguard", BatchRows: 20000, BatchInterval: Duration(2 * time.Second),
 			QueueRows: 100000, SpoolDir: "/srv/spool", SpoolMaxMB: 256, SpoolFull: "drop_newest", RollupRetention: Duration(30 * 24 * time.Hour), Cluster: true},
 		State:   State{Path: "/srv/state.db"},
-		HTTP:    HTTP{Listen: ":9090"},
+		HTTP:    HTTP{Listen: ":9090", ExternalURL: "https://guard.example.edu/"},
 		Privacy: Privacy{KeyFile: "/srv/pseudonym.key", Retention: Duration(9 * 24 * time.Hour)},
 		Moderation: Moderation{ClaimTTL: Duration(15 * time.Minute), UndoWindow: Duration(5 * time.Minute), WebhookURL: "https://bbs.example.edu/hooks/campusguard",
 			WebhookSecret: "0123456789abcdef"},

@@ -90,6 +90,11 @@ func (c Config) check() []*problem {
 	if msg := checkListen(c.HTTP.Listen); msg != "" {
 		add("http.listen", "%s", msg)
 	}
+	if e := c.HTTP.ExternalURL; e != "" {
+		if u, err := url.Parse(e); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			add("http.external_url", "want an http:// or https:// URL, got %q", e)
+		}
+	}
 
 	if c.Privacy.Pseudonymize && c.Privacy.KeyFile == "" {
 		add("privacy.key_file", "must not be empty when privacy.pseudonymize is true")

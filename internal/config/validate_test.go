@@ -46,6 +46,7 @@ func TestValidate(t *testing.T) {
 		}, `moderation.webhook_url: want an http:// or https:// URL, got "ftp://bbs.example.edu/hook"`},
 		{"webhook short secret", func(c *Config) { c.Moderation.WebhookURL = "https://bbs.example.edu/hook" },
 			"moderation.webhook_secret: must be at least 16 characters when moderation.webhook_url is set (forums check signatures with it)"},
+		{"external url", func(c *Config) { c.HTTP.ExternalURL = "guard.example.edu" }, `http.external_url: want an http:// or https:// URL, got "guard.example.edu"`},
 		{"batch rows", func(c *Config) { c.Hitlog.BatchRows = 0 }, `hitlog.batch_rows: must be between 1 and 1000000, got 0`},
 		{"queue under a batch", func(c *Config) { c.Hitlog.QueueRows = 10 }, `hitlog.queue_rows: must be at least hitlog.batch_rows (50000) and at most 100000000, got 10`},
 		{"spool policy", func(c *Config) { c.Hitlog.SpoolFull = "block" }, `hitlog.spool_full: want drop_oldest or drop_newest, got "block"`},
