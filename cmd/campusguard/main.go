@@ -45,6 +45,7 @@ func commands() []command {
 		{"hits", "list stored hits, or count them by rule, name, client…", runHits},
 		{"users", "manage console users: add, passwd, remove, list", runUsers},
 		{"tokens", "manage API tokens: add, revoke, list", runTokens},
+		{"firewall", "firewall status: drop counters of campusguard's nftables table; firewall uninstall: remove it", runFirewall},
 		{"config", "config dump: print the effective configuration", runConfig},
 		{"version", "print the version", runVersion},
 	}

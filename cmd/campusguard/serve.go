@@ -22,6 +22,7 @@ import (
 
 	"github.com/campusguard/campusguard/alerts"
 	"github.com/campusguard/campusguard/alerts/firewall/dnsdecisions"
+	"github.com/campusguard/campusguard/alerts/firewall/nft"
 	"github.com/campusguard/campusguard/alerts/notify"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/dnsplugin"
@@ -271,14 +272,22 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 type outputs struct {
 	dns    *dnsdecisions.Set
 	notify *notify.Multi
+	nft    *nft.Firewall // nil unless firewall.nftables.enabled
 }
 
-// close ends the announcements after the engine has stopped.
+// close ends the outputs after the engine has stopped. The nftables
+// table stays: its elements expire on their own, and the next start
+// reconciles it.
 func (o outputs) close(log *slog.Logger) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := o.notify.Close(ctx); err != nil {
-		log.Warn("alerts: announcements still queued at shutdown were dropped", "err", err)
+	if o.notify != nil {
+		if err := o.notify.Close(ctx); err != nil {
+			log.Warn("alerts: announcements still queued at shutdown were dropped", "err", err)
+		}
+	}
+	if o.nft != nil {
+		o.nft.Close()
 	}
 }
 
@@ -306,6 +315,15 @@ func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometh
 	// The in-process resolver enforces domain decisions and warnings.
 	out.dns = dnsdecisions.New(nil)
 	enforcers := map[string]alerts.Enforcer{"dns": out.dns}
+	if cfg.Firewall.NFTables.Enabled {
+		out.nft, err = openFirewall(ctx, cfg.Firewall.NFTables.Table, nft.Options{Registerer: reg, Logger: log})
+		if err != nil {
+			out.close(log)
+			return nil, out, usageErrorf("%w", err)
+		}
+		enforcers["nftables"] = nftEnforcer{out.nft, log}
+		log.Info("nftables", "table", "inet "+out.nft.Table())
+	}
 	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Enforcers: enforcers,
 		Notifiers: []alerts.Notifier{out.notify}, Registerer: reg, Logger: log})
 	if err != nil {
