@@ -150,6 +150,7 @@ func New(ctx context.Context, db *state.DB, opts Options) (*Engine, error) {
 		e.policies[p.Name] = p
 	}
 	e.metrics = newMetrics(e)
+	e.metrics.precreate(opts.Enforcers)
 	if opts.Registerer != nil {
 		if err := e.metrics.register(opts.Registerer); err != nil {
 			return nil, fmt.Errorf("alerts metrics: %w", err)

@@ -41,6 +41,24 @@ func newMetrics(e *Engine) *metrics {
 	}
 }
 
+// precreate makes every series of the fixed label sets exist at 0, so
+// dashboards and rate() see them before the first event.
+func (m *metrics) precreate(enforcers map[string]Enforcer) {
+	for _, r := range []string{"counted", "coalesced", "absorbed", "deduplicated", "allowlisted", "unaddressable", "untracked"} {
+		m.hits.WithLabelValues(r)
+	}
+	for _, a := range []string{"notify", "warn", "block"} {
+		for _, o := range []string{"policy", "manual"} {
+			for _, dry := range []string{"true", "false"} {
+				m.decisions.WithLabelValues(a, o, dry)
+			}
+		}
+	}
+	for name := range enforcers {
+		m.outputErrors.WithLabelValues(name)
+	}
+}
+
 func (m *metrics) register(r prometheus.Registerer) error {
 	for _, c := range []prometheus.Collector{m.hits, m.decisions, m.revoked, m.dropped, m.outputErrors, m.active, m.trackers} {
 		if err := r.Register(c); err != nil {

@@ -21,7 +21,10 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/campusguard/campusguard/alerts"
+	"github.com/campusguard/campusguard/alerts/decision"
+	"github.com/campusguard/campusguard/alerts/firewall/bouncer"
 	"github.com/campusguard/campusguard/alerts/firewall/dnsdecisions"
+	"github.com/campusguard/campusguard/alerts/firewall/edl"
 	"github.com/campusguard/campusguard/alerts/firewall/nft"
 	"github.com/campusguard/campusguard/alerts/notify"
 	"github.com/campusguard/campusguard/capture"
@@ -235,6 +238,9 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	// The console's own routes, and everything not named here.
 	mux.Handle("/", console.Handler())
 	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: bearerAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
+	if err := mountDecisionOutputs(mux, cfg.Firewall.Feeds, engine.Store(), db, reg, log); err != nil {
+		return usageErrorf("%w", err)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if len(m.Set().Packs()) == 0 {
@@ -333,6 +339,38 @@ func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometh
 	log.Info("alerts", "policies", len(policies), "dry_run_default", cfg.Alerts.DryRun,
 		"webhooks", len(nc.Webhooks), "syslog", len(nc.Syslog))
 	return engine, out, nil
+}
+
+// mountDecisionOutputs serves the decisions to external enforcement
+// points: the plain-text feeds (firewall.feeds) and the bouncer stream.
+func mountDecisionOutputs(mux *http.ServeMux, fc config.Feeds, store *decision.Store, db *state.DB, reg prometheus.Registerer, log *slog.Logger) error {
+	stream, err := bouncer.New(bouncer.Options{Store: store, CheckToken: tokenName(db, state.ScopeBouncer), Registerer: reg, Logger: log})
+	if err != nil {
+		return err
+	}
+	mux.Handle("GET /api/v1/decisions/stream", stream)
+	if !fc.Enabled {
+		return nil
+	}
+	opts := edl.Options{Store: store, NoWildcards: !fc.Wildcards, Registerer: reg, Logger: log,
+		Caps: map[string]int{edl.FeedIPs: fc.MaxIPs, edl.FeedDomains: fc.MaxDomains, edl.FeedURLs: fc.MaxURLs}}
+	if fc.RequireToken {
+		opts.CheckToken = tokenName(db, state.ScopeFeeds)
+	}
+	feeds, err := edl.New(opts)
+	if err != nil {
+		return fmt.Errorf("firewall.feeds: %w", err)
+	}
+	mux.Handle("/feeds/", feeds)
+	return nil
+}
+
+// tokenName checks an API token of scope and returns its name.
+func tokenName(db *state.DB, scope state.Scope) func(context.Context, string) (string, error) {
+	return func(ctx context.Context, secret string) (string, error) {
+		t, err := db.CheckToken(ctx, secret, scope)
+		return t.Name, err
+	}
 }
 
 // startDNS runs the Corefile's servers in this process, with the

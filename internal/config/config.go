@@ -145,6 +145,17 @@ type NFTables struct {
 // Feeds configures the plain-text lists served under /feeds/.
 type Feeds struct {
 	Enabled bool `yaml:"enabled"`
+	// RequireToken asks firewalls for an API token of scope feeds (as a
+	// Bearer header, a basic-auth password or ?token=); the lists name
+	// blocked client addresses, so it is on by default.
+	RequireToken bool `yaml:"require_token"`
+	Wildcards    bool `yaml:"wildcards"` // list *.domain beside each domain
+	// Caps bound each list; the least severe decisions are left out past
+	// them. Set them to what your firewall model takes (Palo Alto EDL
+	// 50k–150k per list by model, FortiGate 128k/300k).
+	MaxIPs     int `yaml:"max_ips"`
+	MaxDomains int `yaml:"max_domains"`
+	MaxURLs    int `yaml:"max_urls"`
 }
 
 // Default returns the built-in configuration. The sensor is named after the
@@ -170,7 +181,8 @@ func Default() Config {
 		Privacy:    Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * day)},
 		Moderation: Moderation{ClaimTTL: Duration(10 * time.Minute), UndoWindow: Duration(2 * time.Minute)},
 		Alerts:     Alerts{Policies: []map[string]any{}, Allowlist: []string{}, DryRun: true},
-		Firewall:   Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true}},
+		Firewall: Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true, RequireToken: true, Wildcards: true,
+			MaxIPs: 50000, MaxDomains: 50000, MaxURLs: 50000}},
 	}
 }
 

@@ -65,7 +65,7 @@ alerts:
     webhooks: [{name: noc, url: "https://noc.example.edu/hook"}]
 firewall:
   nftables: {enabled: true, table: cg}
-  feeds: {enabled: false}
+  feeds: {enabled: false, require_token: false, wildcards: false, max_ips: 150000, max_domains: 100000, max_urls: 300000}
 `
 
 func fullConfig() Config {
@@ -102,7 +102,7 @@ func fullConfig() Config {
 			Allowlist: []string{"10.0.0.0/8", "example.edu"},
 			Notify:    map[string]any{"webhooks": []any{map[string]any{"name": "noc", "url": "https://noc.example.edu/hook"}}},
 		},
-		Firewall: Firewall{NFTables: NFTables{Enabled: true, Table: "cg"}},
+		Firewall: Firewall{NFTables: NFTables{Enabled: true, Table: "cg"}, Feeds: Feeds{MaxIPs: 150000, MaxDomains: 100000, MaxURLs: 300000}},
 	}
 }
 

@@ -119,6 +119,14 @@ func (c Config) check() []*problem {
 	}
 
 	noEmpty(add, "alerts.allowlist", c.Alerts.Allowlist)
+	for _, f := range []struct {
+		key string
+		n   int
+	}{{"max_ips", c.Firewall.Feeds.MaxIPs}, {"max_domains", c.Firewall.Feeds.MaxDomains}, {"max_urls", c.Firewall.Feeds.MaxURLs}} {
+		if f.n < 1 || f.n > 10_000_000 {
+			add("firewall.feeds."+f.key, "must be between 1 and 10000000, got %d", f.n)
+		}
+	}
 	if c.Firewall.NFTables.Enabled && strings.TrimSpace(c.Firewall.NFTables.Table) == "" {
 		add("firewall.nftables.table", "must not be empty when firewall.nftables.enabled is true")
 	}
