@@ -50,7 +50,7 @@ race:
 	$(GO) test -race -count=1 -run 'Live|TLSHello|HTTPKeepAlive|GeneratedTruth' ./capture/
 	$(GO) test -race -count=1 -run 'TestWriterBatches|TestWriterReplayDedup|TestWriterCorruptSpool|TestEngine' ./internal/hitlog/ ./internal/hitlog/chdb/
 	$(GO) test -race -count=1 ./internal/hitlog/spool/ ./internal/moderation/ ./internal/state/
-	$(GO) test -race -count=1 ./alerts/ ./alerts/decision/ ./alerts/notify/ ./alerts/firewall/dnsdecisions/ ./alerts/firewall/edl/ ./alerts/firewall/bouncer/
+	$(GO) test -race -count=1 ./alerts/ ./alerts/decision/ ./alerts/notify/ ./alerts/firewall/dnsdecisions/ ./alerts/firewall/bouncer/
 
 # Short runs of every fuzz target (the committed corpora run in `unit` too).
 fuzz:
