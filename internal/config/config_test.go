@@ -32,7 +32,7 @@ func TestDefault(t *testing.T) {
 		Privacy:    Privacy{Pseudonymize: true, KeyFile: "/var/lib/campusguard/pseudonym.key", Retention: Duration(90 * 24 * time.Hour)},
 		Moderation: Moderation{ClaimTTL: Duration(10 * time.Minute), UndoWindow: Duration(2 * time.Minute)},
 		Alerts:     Alerts{DryRun: true},
-		Firewall:   Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true, RequireToken: true, Wildcards: true,
+		Firewall: Firewall{NFTables: NFTables{Table: "campusguard"}, Feeds: Feeds{Enabled: true, RequireToken: true, Wildcards: true,
 			MaxIPs: 50000, MaxDomains: 50000, MaxURLs: 50000}},
 	}
 	if diff := cmp.Diff(want, got, equal...); diff != "" {

@@ -3,19 +3,16 @@ package moderation
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/campusguard/campusguard/internal/webhooksig"
 )
 
 // WebhookPayload is the JSON body POSTed to Options.WebhookURL when a
@@ -46,58 +43,19 @@ type WebhookPayload struct {
 	Version   int       `json:"version"` // the item's version after it; later deliveries have higher ones
 }
 
-// Webhook request headers.
+// The signature scheme and headers, shared by every campusguard webhook
+// (internal/webhooksig).
 const (
-	HeaderTimestamp = "X-Campusguard-Timestamp"
-	HeaderSignature = "X-Campusguard-Signature"
-	HeaderDelivery  = "X-Campusguard-Delivery"
+	HeaderTimestamp = webhooksig.HeaderTimestamp
+	HeaderSignature = webhooksig.HeaderSignature
+	HeaderDelivery  = webhooksig.HeaderDelivery
 )
 
-// Sign returns the X-Campusguard-Signature value for body sent at ts (Unix
-// seconds): "sha256=" and the hex HMAC-SHA256 of ts + "." + body.
-func Sign(secret []byte, ts int64, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(secret, ts, body))
-}
-
-func mac(secret []byte, ts int64, body []byte) []byte {
-	m := hmac.New(sha256.New, secret)
-	var buf [24]byte
-	m.Write(strconv.AppendInt(buf[:0], ts, 10))
-	m.Write([]byte{'.'})
-	m.Write(body)
-	return m.Sum(nil)
-}
-
-// Verify reports whether header (an X-Campusguard-Signature value) signs
-// body sent at ts with secret. It compares in constant time. It does not
-// look at the clock: see VerifyRequest.
-func Verify(secret []byte, header string, ts int64, body []byte) bool {
-	h, ok := strings.CutPrefix(strings.TrimSpace(header), "sha256=")
-	if !ok || len(h) != 2*sha256.Size {
-		return false
-	}
-	got, err := hex.DecodeString(h)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, mac(secret, ts, body))
-}
-
-// VerifyRequest checks a webhook request's headers against its body (read
-// by the caller) and refuses a timestamp more than maxSkew from now.
-func VerifyRequest(secret []byte, r *http.Request, body []byte, now time.Time, maxSkew time.Duration) error {
-	ts, err := strconv.ParseInt(r.Header.Get(HeaderTimestamp), 10, 64)
-	if err != nil {
-		return fmt.Errorf("webhook: bad or missing %s", HeaderTimestamp)
-	}
-	if d := now.Sub(time.Unix(ts, 0)); d > maxSkew || d < -maxSkew {
-		return fmt.Errorf("webhook: timestamp %d is %s from now", ts, d.Round(time.Second))
-	}
-	if !Verify(secret, r.Header.Get(HeaderSignature), ts, body) {
-		return errors.New("webhook: bad signature")
-	}
-	return nil
-}
+var (
+	Sign          = webhooksig.Sign
+	Verify        = webhooksig.Verify
+	VerifyRequest = webhooksig.VerifyRequest
+)
 
 // webhook delivers payloads from a bounded queue, one at a time and in
 // order, so a forum sees a decision before its undo.
