@@ -165,6 +165,13 @@ func TestDashboardsStructure(t *testing.T) {
 				if v.Type == "query" && (v.Datasource == nil || v.Datasource.Type != dsType || v.Datasource.UID != "${datasource}") {
 					t.Errorf("variable %s: datasource %+v, want {%s ${datasource}}", v.Name, v.Datasource, dsType)
 				}
+				if v.Type == "query" && dsType == clickhouseType {
+					sql, err := v.sqlQuery()
+					if err != nil {
+						t.Error(err)
+					}
+					checkSlimRollup(t, "variable "+v.Name, sql)
+				}
 			}
 			ids := map[int]bool{}
 			for _, p := range allPanels(d.Panels) {
@@ -205,6 +212,21 @@ func TestDashboardsStructure(t *testing.T) {
 var rawHitsTable = regexp.MustCompile(`campusguard\.hits\b([^_]|$)`)
 var limitClause = regexp.MustCompile(`(?m)^LIMIT (\d+)\s*$`)
 
+// hits_cat_1h holds hits_1h's counts without pack and rule, in a fraction
+// of its rows: only a query that groups or filters by pack or rule reads
+// hits_1h.
+var (
+	wideHourly = regexp.MustCompile(`campusguard\.hits_1h\b`)
+	packOrRule = regexp.MustCompile(`(?m)^\s*(GROUP BY|WHERE|AND)\b.*\b(pack|rule)\b`)
+)
+
+func checkSlimRollup(t *testing.T, what, sql string) {
+	t.Helper()
+	if wideHourly.MatchString(sql) && !packOrRule.MatchString(sql) {
+		t.Errorf("%s reads campusguard.hits_1h but neither groups nor filters by pack or rule: read hits_cat_1h", what)
+	}
+}
+
 func checkClickHouseTarget(t *testing.T, p panel, tg target) {
 	t.Helper()
 	// Saved as the plugin's SQL editor saves: format 0 is a time series,
@@ -218,6 +240,7 @@ func checkClickHouseTarget(t *testing.T, p panel, tg target) {
 	if (p.Type == "timeseries") != (tg.QueryType == "timeseries") {
 		t.Errorf("panel %q (%s): query type %q", p.Title, p.Type, tg.QueryType)
 	}
+	checkSlimRollup(t, fmt.Sprintf("panel %q", p.Title), tg.RawSQL)
 	// Counts come from the rollups; only a bounded list may read hits.
 	if rawHitsTable.MatchString(tg.RawSQL) {
 		m := limitClause.FindStringSubmatch(tg.RawSQL)

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -24,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/campusguard/campusguard/alerts/firewall/nft"
 	"github.com/campusguard/campusguard/capture/pcapgen"
 	"github.com/campusguard/campusguard/internal/config"
 	"github.com/campusguard/campusguard/internal/event"
@@ -235,11 +237,71 @@ var onlyAfterFirstUse = map[string]func(t *testing.T, storeURL string) error{
 	},
 }
 
+// nftFamilies lists the metric families of alerts/firewall/nft (name →
+// type). serve exports them only with firewall.nftables enabled, which
+// needs CAP_NET_ADMIN and changes the host's ruleset, so the test proves
+// these names through the package instead: nft.New registers its metrics
+// (it opens netlink sockets but changes nothing in the kernel before
+// Setup); the families with series are gathered, and the collectors'
+// descriptions add those that only a set-up table fills (the drop
+// counters read from the kernel's rules).
+func nftFamilies(t *testing.T) map[string]string {
+	t.Helper()
+	reg := describing{Registry: prometheus.NewRegistry(), described: map[string]bool{}}
+	f, err := nft.New(nft.Options{Registerer: reg})
+	if err != nil {
+		t.Fatalf("nft.New: %v", err)
+	}
+	defer f.Close() // unregisters: gather first
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := map[string]string{}
+	for n := range reg.described {
+		fams[n] = "untyped"
+	}
+	for _, mf := range mfs {
+		fams[mf.GetName()] = strings.ToLower(mf.GetType().String())
+	}
+	return fams
+}
+
+// describing registers collectors on its Registry and records the name of
+// every metric they describe.
+type describing struct {
+	*prometheus.Registry
+	described map[string]bool
+}
+
+var descName = regexp.MustCompile(`fqName: "([^"]+)"`)
+
+func (d describing) Register(c prometheus.Collector) error {
+	ch := make(chan *prometheus.Desc)
+	go func() { c.Describe(ch); close(ch) }()
+	for desc := range ch {
+		if m := descName.FindStringSubmatch(desc.String()); m != nil {
+			d.described[m[1]] = true
+		}
+	}
+	return d.Registry.Register(c)
+}
+
+func (d describing) MustRegister(cs ...prometheus.Collector) {
+	for _, c := range cs {
+		if err := d.Register(c); err != nil {
+			panic(err)
+		}
+	}
+}
+
 // TestDashboardsMetricsExist: every metric a Grafana panel or a Prometheus
 // rule in dashboards/ names is on /metrics of a running serve that has
 // captured (a file with a bad frame, and the loopback interface live when
 // it may), answered DNS (a blocked and an allowed name) and taken an event
-// on /api/v1/events, so that the labelled counters those exercise exist.
+// on /api/v1/events, has a webhook output for decisions and has answered
+// a feed request, so that the labelled counters those exercise exist. The
+// nftables metrics are proven through alerts/firewall/nft (nftFamilies).
 func TestDashboardsMetricsExist(t *testing.T) {
 	want, fromQueries := dashboardMetrics(t)
 	if fromQueries < 30 {
@@ -276,6 +338,11 @@ func TestDashboardsMetricsExist(t *testing.T) {
 	cfg.Hitlog.SpoolDir = t.TempDir()
 	cfg.Hitlog.BatchInterval = config.Duration(50 * time.Millisecond)
 	cfg.State.Path = filepath.Join(t.TempDir(), "state.db")
+	// alerts/notify registers its metrics with the first output.
+	hook := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer hook.Close()
+	cfg.Alerts.Notify = map[string]any{"webhooks": []any{map[string]any{
+		"name": "dashboards-test", "url": hook.URL, "secret": "dashboards-test-webhook-secret"}}}
 	db, err := state.Open(context.Background(), cfg.State.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -335,6 +402,13 @@ func TestDashboardsMetricsExist(t *testing.T) {
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("POST /api/v1/events: %d %s", resp.StatusCode, b)
 	}
+	// A feed request (without the token firewall.feeds.require_token asks
+	// for, so refused) counts in campusguard_feed_requests_total.
+	resp, err = http.Get(base + "/feeds/ips.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
 	if live {
 		// The live capture publishes the kernel's counters every second.
 		waitFor("kernel capture counters", func() bool {
@@ -351,6 +425,7 @@ func TestDashboardsMetricsExist(t *testing.T) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	var nftFams map[string]string
 	for _, n := range names {
 		if exported(fams, n) {
 			continue
@@ -358,6 +433,15 @@ func TestDashboardsMetricsExist(t *testing.T) {
 		if check, ok := onlyAfterFirstUse[n]; ok {
 			if err := check(t, cfg.Hitlog.URL); err != nil {
 				t.Errorf("%s (named in %s): not on /metrics before its first use, and its exporter does not produce it: %v", n, strings.Join(want[n], ", "), err)
+			}
+			continue
+		}
+		if strings.HasPrefix(n, "campusguard_firewall_nft_") && !cfg.Firewall.NFTables.Enabled {
+			if nftFams == nil {
+				nftFams = nftFamilies(t)
+			}
+			if !exported(nftFams, n) {
+				t.Errorf("%s is named in %s but alerts/firewall/nft has no such metric", n, strings.Join(want[n], ", "))
 			}
 			continue
 		}
