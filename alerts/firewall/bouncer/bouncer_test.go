@@ -2,7 +2,9 @@ package bouncer
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -208,4 +210,37 @@ func FuzzParseQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestStreamLarge: a bouncer starting up against 100k decisions gets them
+// all in one answer, and the next pull is empty.
+func TestStreamLarge(t *testing.T) {
+	f := newFixture(t)
+	const n = 100_000
+	err := f.db.Tx(context.Background(), func(tx *sql.Tx) error {
+		stmt, err := tx.Prepare(`INSERT INTO decisions (action, scope, value, category, severity, origin, policy, actor,
+			reason, strike, dry_run, hits, created, expires) VALUES ('block', 'ip', ?, 'phishing', 3, 'policy', 'p', 'system', 'bulk', 1, 0, '[]', ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer stmt.Close()
+		for i := range n {
+			if _, err := stmt.Exec(fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255), f.now.UnixMilli(), f.now.Add(time.Hour).UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	s := f.stream("fw1", "?startup=true")
+	if len(s.New) != n || s.Deleted != nil {
+		t.Fatalf("startup: %d new, %d deleted; want %d new", len(s.New), len(s.Deleted), n)
+	}
+	t.Logf("startup pull of %d decisions: %v", n, time.Since(start).Round(time.Millisecond))
+	if s := f.stream("fw1", ""); s.New != nil || s.Deleted != nil {
+		t.Fatalf("the pull after: %d new, %d deleted", len(s.New), len(s.Deleted))
+	}
 }
