@@ -14,7 +14,7 @@ CHDB_LIB_PATH := $(shell ./scripts/chdb-lib.sh --print-path)
 endif
 export CHDB_LIB_PATH
 
-.PHONY: all deps build run test vet unit race fuzz bench bench-tshark clean
+.PHONY: all deps build run test vet unit race e2e fuzz bench bench-tshark clean
 
 all: build
 
@@ -31,7 +31,7 @@ run: build
 	$(BIN) rules check builtin
 	GO=$(GO) BIN=$(BIN) ./scripts/demo.sh
 
-test: deps vet unit race
+test: deps vet unit race e2e
 
 vet:
 	@test -z "$$(gofmt -l . | tee /dev/stderr)" || (echo "gofmt: files above need formatting" && exit 1)
@@ -50,7 +50,15 @@ race:
 	$(GO) test -race -count=1 -run 'Live|TLSHello|HTTPKeepAlive|GeneratedTruth' ./capture/
 	$(GO) test -race -count=1 -run 'TestWriterBatches|TestWriterReplayDedup|TestWriterCorruptSpool|TestEngine' ./internal/hitlog/ ./internal/hitlog/chdb/
 	$(GO) test -race -count=1 ./internal/hitlog/spool/ ./internal/moderation/ ./internal/state/
-	$(GO) test -race -count=1 ./alerts/ ./alerts/decision/ ./alerts/notify/ ./alerts/firewall/dnsdecisions/ ./alerts/firewall/bouncer/
+	$(GO) test -race -count=1 ./alerts/ ./alerts/decision/ ./alerts/notify/ ./alerts/firewall/dnsdecisions/ ./alerts/firewall/feeds/ ./alerts/firewall/stream/
+
+# The whole system in network namespaces, ClickHouse server and Chromium
+# included (e2e/README.md); needs root. The test skips unless
+# CAMPUSGUARD_TEST_E2E=1, so `unit` does not run it a second time.
+e2e: export CAMPUSGUARD_TEST_REQUIRE_SERVERS := 1
+e2e: export CAMPUSGUARD_TEST_E2E := 1
+e2e:
+	$(GO) test -count=1 -timeout 15m -v ./e2e/
 
 # Short runs of every fuzz target (the committed corpora run in `unit` too).
 fuzz:

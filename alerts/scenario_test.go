@@ -17,9 +17,9 @@ import (
 
 	"github.com/campusguard/campusguard/alerts"
 	"github.com/campusguard/campusguard/alerts/decision"
-	"github.com/campusguard/campusguard/alerts/firewall/bouncer"
-	"github.com/campusguard/campusguard/alerts/firewall/edl"
+	"github.com/campusguard/campusguard/alerts/firewall/feeds"
 	"github.com/campusguard/campusguard/alerts/firewall/nft"
+	"github.com/campusguard/campusguard/alerts/firewall/stream"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/capture/pcapgen"
 	"github.com/campusguard/campusguard/internal/config"
@@ -168,9 +168,16 @@ func runScenario(t *testing.T, dryRun bool) {
 		t.Errorf("%d announcements, want 2 (the notify and the block)", n)
 	}
 
-	feeds, _ := edl.New(edl.Options{Store: engine.Store(), CacheTTL: time.Millisecond}) // no caching between the checks
-	stream, _ := bouncer.New(bouncer.Options{Store: engine.Store(), CheckToken: func(context.Context, string) (string, error) { return "fw", nil }})
-	inSet, inFeed, inStream := nftHas(t, "10.3.7.21"), feedHas(t, feeds, "10.3.7.21"), streamNew(t, stream, true)
+	lists, err := feeds.New(feeds.Options{Store: engine.Store(), Config: feeds.Config{AllowAnonymous: true,
+		CacheTTL: time.Millisecond}}) // no caching between the checks
+	if err != nil {
+		t.Fatal(err)
+	}
+	pulls, err := stream.New(stream.Options{Store: engine.Store(), Auth: func(*http.Request) (string, error) { return "fw", nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inSet, inFeed, inStream := nftHas(t, "10.3.7.21"), feedHas(t, lists, "10.3.7.21"), streamNew(t, pulls, true)
 	if dryRun {
 		if inSet || inFeed || inStream != "" {
 			t.Fatalf("dry run enforced: set %v, feed %v, stream %q", inSet, inFeed, inStream)
@@ -190,10 +197,10 @@ func runScenario(t *testing.T, dryRun bool) {
 	if nftHas(t, "10.3.7.21") {
 		t.Fatal("the block is still in the nftables set after its expiry")
 	}
-	if feedHas(t, feeds, "10.3.7.21") {
+	if feedHas(t, lists, "10.3.7.21") {
 		t.Fatal("the feed still lists the expired block")
 	}
-	if got := streamDeleted(t, stream); got != "10.3.7.21" {
+	if got := streamDeleted(t, pulls); got != "10.3.7.21" {
 		t.Fatalf("the stream's deletions after expiry: %q", got)
 	}
 }
@@ -260,7 +267,7 @@ func feedHas(t *testing.T, h http.Handler, addr string) bool {
 	return slices.Contains(strings.Split(w.Body.String(), "\n"), addr)
 }
 
-func pull(t *testing.T, h http.Handler, startup bool) bouncer.Stream {
+func pull(t *testing.T, h http.Handler, startup bool) stream.Response {
 	t.Helper()
 	q := ""
 	if startup {
@@ -270,7 +277,7 @@ func pull(t *testing.T, h http.Handler, startup bool) bouncer.Stream {
 	r.Header.Set("X-Api-Key", "x")
 	w := httptest.NewRecorder()
 	h.ServeHTTP(w, r)
-	var s bouncer.Stream
+	var s stream.Response
 	if err := json.Unmarshal(w.Body.Bytes(), &s); err != nil {
 		t.Fatalf("stream: %d %s", w.Code, w.Body)
 	}

@@ -22,10 +22,10 @@ import (
 
 	"github.com/campusguard/campusguard/alerts"
 	"github.com/campusguard/campusguard/alerts/decision"
-	"github.com/campusguard/campusguard/alerts/firewall/bouncer"
 	"github.com/campusguard/campusguard/alerts/firewall/dnsdecisions"
-	"github.com/campusguard/campusguard/alerts/firewall/edl"
+	"github.com/campusguard/campusguard/alerts/firewall/feeds"
 	"github.com/campusguard/campusguard/alerts/firewall/nft"
+	"github.com/campusguard/campusguard/alerts/firewall/stream"
 	"github.com/campusguard/campusguard/alerts/notify"
 	"github.com/campusguard/campusguard/capture"
 	"github.com/campusguard/campusguard/dnsplugin"
@@ -344,33 +344,25 @@ func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometh
 // mountDecisionOutputs serves the decisions to external enforcement
 // points: the plain-text feeds (firewall.feeds) and the bouncer stream.
 func mountDecisionOutputs(mux *http.ServeMux, fc config.Feeds, store *decision.Store, db *state.DB, reg prometheus.Registerer, log *slog.Logger) error {
-	stream, err := bouncer.New(bouncer.Options{Store: store, CheckToken: tokenName(db, state.ScopeBouncer), Registerer: reg, Logger: log})
+	st, err := stream.New(stream.Options{Store: store, Auth: stream.TokenAuth(db), Registerer: reg, Logger: log})
 	if err != nil {
-		return err
+		return fmt.Errorf("decision stream: %w", err)
 	}
-	mux.Handle("GET /api/v1/decisions/stream", stream)
+	mux.Handle(stream.Path, st)
 	if !fc.Enabled {
 		return nil
 	}
-	opts := edl.Options{Store: store, NoWildcards: !fc.Wildcards, Registerer: reg, Logger: log,
-		Caps: map[string]int{edl.FeedIPs: fc.MaxIPs, edl.FeedDomains: fc.MaxDomains, edl.FeedURLs: fc.MaxURLs}}
-	if fc.RequireToken {
-		opts.CheckToken = tokenName(db, state.ScopeFeeds)
+	conf := feeds.Config{AllowAnonymous: !fc.RequireToken, Subdomains: feeds.SubdomainsWildcard,
+		MaxEntries: feeds.Limits{Domains: fc.MaxDomains, IPs: fc.MaxIPs, URLs: fc.MaxURLs}}
+	if !fc.Wildcards {
+		conf.Subdomains = feeds.SubdomainsExact
 	}
-	feeds, err := edl.New(opts)
+	f, err := feeds.New(feeds.Options{Store: store, Config: conf, Auth: feeds.TokenAuth(db), Registerer: reg, Logger: log})
 	if err != nil {
 		return fmt.Errorf("firewall.feeds: %w", err)
 	}
-	mux.Handle("/feeds/", feeds)
+	mux.Handle(feeds.Prefix, f)
 	return nil
-}
-
-// tokenName checks an API token of scope and returns its name.
-func tokenName(db *state.DB, scope state.Scope) func(context.Context, string) (string, error) {
-	return func(ctx context.Context, secret string) (string, error) {
-		t, err := db.CheckToken(ctx, secret, scope)
-		return t.Name, err
-	}
 }
 
 // startDNS runs the Corefile's servers in this process, with the
