@@ -1,0 +1,151 @@
+package e2e
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+const (
+	chromiumPath = "/usr/bin/chromium"
+	// stepTimeout bounds every wait on the browser.
+	stepTimeout = 15 * time.Second
+)
+
+// browser is Debian's Chromium, headless, on the console.
+type browser struct {
+	t         *testing.T
+	ctx       context.Context
+	base      string
+	artifacts string
+}
+
+// newBrowser starts Chromium with a fresh profile. It reaches the console
+// over the management link directly: no proxy, whatever the environment
+// says, and no background connections.
+func newBrowser(t *testing.T, base string) *browser {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		unavailable(t, "the end-to-end test needs %s (Debian package chromium; scripts/deps.sh installs it)", chromiumPath)
+	}
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Flag("headless", true),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.Flag("no-proxy-server", true),
+		chromedp.Flag("disable-quic", true),
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", "en-US"),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1366, 900),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancel := chromedp.NewContext(actx)
+	t.Cleanup(func() {
+		cancel()
+		cancelAlloc()
+	})
+	artifacts := os.Getenv("CAMPUSGUARD_TEST_ARTIFACTS")
+	if artifacts == "" {
+		artifacts = t.TempDir()
+	} else {
+		artifacts = filepath.Join(artifacts, "e2e")
+		if err := os.MkdirAll(artifacts, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The first run starts the browser, tied to ctx itself (a run on a
+	// child context would end it with the child); a timer bounds it.
+	watchdog := time.AfterFunc(30*time.Second, cancel)
+	err := chromedp.Do(ctx)
+	if !watchdog.Stop() {
+		t.Fatal("chromium did not start within 30 s")
+	}
+	if err != nil {
+		t.Fatalf("starting %s: %v", chromiumPath, err)
+	}
+	return &browser{t: t, ctx: ctx, base: base, artifacts: artifacts}
+}
+
+// do runs steps within stepTimeout.
+func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
+		b.t.Fatalf("browser: %v", err)
+	}
+}
+
+func (b *browser) eval(js string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[string](js))
+	if err != nil {
+		b.t.Fatalf("browser: %s: %v", js, err)
+	}
+	return v
+}
+
+// wait polls a JavaScript predicate until it holds, within stepTimeout.
+// Evaluation errors (the page navigating away, say) count as "not yet".
+func (b *browser) wait(what, predicate string) {
+	b.t.Helper()
+	deadline := time.Now().Add(stepTimeout)
+	js := `(() => { try { return !!(` + predicate + `); } catch (e) { return false; } })()`
+	for {
+		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.screenshot("failed")
+			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+			b.t.Fatalf("browser: waiting for %s (%s): timed out (last error %v)\npage text: %.1500s", what, predicate, err, text)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (b *browser) open(path string) {
+	b.t.Helper()
+	b.do(chromedp.Navigate(b.base + path))
+	b.wait("page load of "+path, `document.readyState === 'complete'`)
+}
+
+func (b *browser) login(name, password string) {
+	b.t.Helper()
+	b.open("/login?lang=en")
+	b.do(
+		chromedp.SendKeys(chromedp.CSS("#name"), name),
+		chromedp.SendKeys(chromedp.CSS("#password"), password),
+	)
+	b.do(chromedp.Evaluate[chromedp.Void](`window.__stale = true`))
+	b.do(chromedp.Click(chromedp.CSS(`button[type="submit"]`)))
+	b.wait("the console after login", `!window.__stale && document.readyState === 'complete' && !!document.querySelector('.sidebar nav')`)
+}
+
+func (b *browser) screenshot(name string) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, stepTimeout)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Errorf("screenshot %s: %v", name, err)
+		return
+	}
+	if err := os.WriteFile(filepath.Join(b.artifacts, name+".png"), png, 0o644); err != nil {
+		b.t.Error(err)
+	}
+}
