@@ -146,6 +146,10 @@ func (s *serverStore) Insert(ctx context.Context, b *Batch) error {
 	return batch.Send()
 }
 
+// ParallelInserts: a server takes two INSERTs at once, one encoding and
+// sending while the other is being written (the pool holds 4 conns).
+func (s *serverStore) ParallelInserts() int { return 2 }
+
 func (s *serverStore) Ping(ctx context.Context) error { return s.conn.Ping(ctx) }
 func (s *serverStore) Version() Version               { return s.version }
 func (s *serverStore) Database() string               { return s.cfg.database }

@@ -23,8 +23,12 @@ type WriterOptions struct {
 	BatchInterval time.Duration // a batch is sent at least this often (5 s)
 	QueueRows     int           // rows waiting in memory before new ones go to the spool (4 batches)
 	InsertTimeout time.Duration // one INSERT (30 s)
-	RetryMin      time.Duration // first wait after a failure (1 s), doubling to RetryMax (30 s)
-	RetryMax      time.Duration
+	// Parallel is how many direct INSERTs may run at once (default: what
+	// the store takes, 2 for a server, 1 for chDB). Replays from the
+	// spool always go one at a time.
+	Parallel int
+	RetryMin time.Duration // first wait after a failure (1 s), doubling to RetryMax (30 s)
+	RetryMax time.Duration
 
 	SpoolDir          string // required
 	SpoolMaxBytes     int64  // 1 GiB
@@ -98,6 +102,8 @@ type Writer struct {
 	modeMu   sync.Mutex
 	spooling bool
 
+	direct *inserts // the direct (not replayed) INSERTs in flight
+
 	// replayTried is the id of the spooled batch the inserter last tried
 	// to replay (inserter goroutine only).
 	replayTried uint64
@@ -136,6 +142,13 @@ func NewWriter(store Store, opts WriterOptions) (*Writer, error) {
 		stop:    make(chan struct{}),
 	}
 	w.idle.L = &w.idleMu
+	if w.opts.Parallel <= 0 {
+		w.opts.Parallel = 1
+		if p, ok := store.(interface{ ParallelInserts() int }); ok {
+			w.opts.Parallel = p.ParallelInserts()
+		}
+	}
+	w.direct = newInserts(w.opts.Parallel)
 	w.m = newWriterMetrics(opts.Registerer, w)
 	if n, _ := sp.Len(); n > 0 {
 		w.spooling = true
@@ -313,6 +326,7 @@ func (w *Writer) insertLoop() {
 		}
 		w.m.up.Set(1)
 		if n, _ := w.sp.Len(); n > 0 {
+			w.direct.wait() // one batch at a time while replaying, in order
 			if err := w.replayOne(); err != nil {
 				// The store answers pings but refuses this batch: back off
 				// further each time rather than retry at full speed.
@@ -330,25 +344,75 @@ func (w *Writer) insertLoop() {
 		}
 		w.modeMu.Unlock()
 		select {
+		case <-w.direct.failed:
+			// A direct insert failed since the last look: back off first.
+			w.direct.wait()
+			backoff = w.opts.RetryMin
+			continue
+		default:
+		}
+		select {
 		case <-w.stop:
+			w.direct.wait()
 			return
 		case b := <-w.handoff:
-			if err := w.insert(b, false); err != nil {
-				w.log.Warn("hit log: insert failed; spooling until the store answers", "rows", len(b.Rows), "err", err)
-				w.modeMu.Lock()
-				w.spooling = true
-				w.spoolBatch(b)
-				w.modeMu.Unlock()
-				backoff = w.opts.RetryMin
-				continue
-			}
-			w.finished()
+			// Up to Parallel direct inserts run at once, so the store
+			// works on one batch while the next is encoded and sent.
+			w.direct.start(func() {
+				if err := w.insert(b, false); err != nil {
+					w.log.Warn("hit log: insert failed; spooling until the store answers", "rows", len(b.Rows), "err", err)
+					w.modeMu.Lock()
+					w.spooling = true
+					w.spoolBatch(b)
+					w.modeMu.Unlock()
+					w.direct.fail()
+					return
+				}
+				w.finished()
+			})
+		case <-w.direct.failed:
+			// Let the other inserts end (or fail into the spool) before
+			// backing off, so the spool is replayed after them.
+			w.direct.wait()
+			backoff = w.opts.RetryMin
 		case <-w.spooled:
+			// Replay only once the direct inserts in flight are done.
+			w.direct.wait()
 		case <-time.After(w.opts.BatchInterval):
 			w.m.lag.Set(0)
 		}
 	}
 }
+
+// inserts runs direct inserts in parallel, at most cap(slots) at once.
+type inserts struct {
+	slots  chan struct{}
+	wg     sync.WaitGroup
+	failed chan struct{} // a direct insert failed; the loop backs off
+}
+
+func newInserts(n int) *inserts {
+	return &inserts{slots: make(chan struct{}, max(n, 1)), failed: make(chan struct{}, 1)}
+}
+
+// start runs f once a slot is free.
+func (in *inserts) start(f func()) {
+	in.slots <- struct{}{}
+	in.wg.Add(1)
+	go func() {
+		defer func() { <-in.slots; in.wg.Done() }()
+		f()
+	}()
+}
+
+func (in *inserts) fail() {
+	select {
+	case in.failed <- struct{}{}:
+	default:
+	}
+}
+
+func (in *inserts) wait() { in.wg.Wait() }
 
 // replayOne inserts the oldest spooled batch and acknowledges it.
 func (w *Writer) replayOne() error {
