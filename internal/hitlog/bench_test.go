@@ -1026,3 +1026,72 @@ func benchVariants(b *testing.B, s Store, q *Queries, week, month Range) {
 		})
 	}
 }
+
+// BenchmarkIngestSustained offers hits at a steady rate for a while
+// (CAMPUSGUARD_BENCH_SUSTAIN_SECONDS, default 20) and reports what the
+// store took while they came: stored-hits/s counts the rows written by the
+// end of the offer over its length, so a writer that keeps up reports
+// about the offered rate less one batch interval's worth; spooled-% and
+// tail-ms (the drain after the offer) show whether it fell behind. One
+// iteration is the whole run.
+func BenchmarkIngestSustained(b *testing.B) {
+	seconds := 20
+	if v := os.Getenv("CAMPUSGUARD_BENCH_SUSTAIN_SECONDS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			b.Fatalf("CAMPUSGUARD_BENCH_SUSTAIN_SECONDS=%q: want whole seconds", v)
+		}
+		seconds = n
+	}
+	evs := benchEvents(1 << 14)
+	for _, c := range []struct {
+		name     string
+		chdb     bool
+		rate     int
+		parallel int
+	}{
+		{"server/200k", false, 200_000, 0},
+		{"server/250k", false, 250_000, 0},
+		{"server-serial/200k", false, 200_000, 1},
+		{"chdb/200k", true, 200_000, 0},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			var s Store
+			if c.chdb {
+				s = benchEmbeddedStore(b)
+			} else {
+				s = benchServerStore(b)
+			}
+			for range b.N {
+				reg := prometheus.NewRegistry()
+				w, err := NewWriter(s, WriterOptions{SpoolDir: b.TempDir(), Registerer: reg, Logger: benchLogger(), Parallel: c.parallel})
+				if err != nil {
+					b.Fatal(err)
+				}
+				before := benchCount(b, s, "SELECT count() FROM %s.hits", s.Database())
+				one := *evs[0]
+				one.Hits = one.Hits[:1]
+				next, n := 0, c.rate*seconds
+				start := time.Now()
+				paceHits(w, evs, &one, &next, n, c.rate)
+				offer := time.Since(start)
+				stored := metricValue(b, reg, "campusguard_hitlog_rows_written_total")
+				drained := time.Now()
+				if err := syncWithin(w, 5*time.Minute); err != nil {
+					b.Fatal(err)
+				}
+				tail := time.Since(drained)
+				if got := benchCount(b, s, "SELECT count() FROM %s.hits", s.Database()) - before; got != uint64(n) {
+					b.Fatalf("stored %d of %d hits", got, n)
+				}
+				b.ReportMetric(stored/offer.Seconds(), "stored-hits/s")
+				b.ReportMetric(float64(n)/offer.Seconds(), "offered-hits/s")
+				b.ReportMetric(100*metricValue(b, reg, "campusguard_hitlog_spooled_rows_total")/float64(n), "spooled-%")
+				b.ReportMetric(float64(tail.Milliseconds()), "tail-ms")
+				if err := w.Close(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
