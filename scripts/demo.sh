@@ -31,6 +31,9 @@ fi
 if [ ! -s "$DEMO/forum-token" ]; then
 	(umask 077 && "$BIN" tokens add --scope ingest demo-forum >"$DEMO/forum-token")
 fi
+if [ ! -s "$DEMO/feeds-token" ]; then
+	(umask 077 && "$BIN" tokens add --scope feeds demo-firewall >"$DEMO/feeds-token")
+fi
 
 "$BIN" serve &
 pid=$!
@@ -58,7 +61,7 @@ cat <<MSG
     console   $URL/   user: admin   password: $(cat "$DEMO/admin-password")
     posts     $(grep -o '"verdict":"\(hold\|reject\)"' "$DEMO/verdicts.ndjson" | wc -l) of $(wc -l <deploy/demo/posts.ndjson) sample posts held or rejected for review (Queue page)
     DNS       dig @127.0.0.1 -p 1053 login-verify.example   (blocked: NXDOMAIN with EDE)
-    feeds     curl $URL/feeds/ips.txt
+    feeds     curl -H "Authorization: Bearer $(cat "$DEMO/feeds-token")" $URL/feeds/ips.txt
     metrics   curl $URL/metrics
   Press Ctrl-C to stop. State, hits and the password stay in $DEMO/.
 
