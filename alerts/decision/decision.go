@@ -174,8 +174,17 @@ func NormalizeValue(scope Scope, value string) (string, error) {
 		if err != nil {
 			return "", fmt.Errorf("value %q: not a domain name: %w", value, err)
 		}
-		if !strings.Contains(ascii, ".") {
+		labels := strings.Split(ascii, ".")
+		if len(labels) < 2 {
 			return "", fmt.Errorf("value %q: a decision needs a name below a top-level domain", value)
+		}
+		if len(ascii) > 253 {
+			return "", fmt.Errorf("value %q: longer than a domain name can be", value)
+		}
+		for _, l := range labels {
+			if l == "" || len(l) > 63 {
+				return "", fmt.Errorf("value %q: not a domain name (empty or over-long label)", value)
+			}
 		}
 		return ascii, nil
 	}

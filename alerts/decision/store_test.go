@@ -56,6 +56,8 @@ func TestNormalizeValue(t *testing.T) {
 		{ScopeDomain, "校园贷.example", "xn--fcs331b241a.example", false},
 		{ScopeDomain, "localhost", "", true},
 		{ScopeDomain, "*.evil.test", "", true},
+		{ScopeDomain, "..", "", true},
+		{ScopeDomain, "a..b.test", "", true},
 		{ScopeDomain, "http://evil.test/", "", true},
 		{"host", "x", "", true},
 	} {
