@@ -229,10 +229,18 @@ func (s *Store) Get(ctx context.Context, id int64) (Decision, error) {
 	return get(ctx, s.db, id)
 }
 
+// Reader reads decisions, from the store or inside a pull's transaction.
+type Reader struct{ q queryer }
+
 // Active returns the decisions in force at now (warn and block, not dry
 // runs), most severe first, then newest.
 func (s *Store) Active(ctx context.Context, now time.Time) ([]Decision, error) {
-	out, err := list(ctx, s.db, `WHERE revoked = 0 AND dry_run = 0 AND expires > ? AND action <> 'notify'
+	return Reader{s.db}.Active(ctx, now)
+}
+
+// Active is Store.Active.
+func (r Reader) Active(ctx context.Context, now time.Time) ([]Decision, error) {
+	out, err := list(ctx, r.q, `WHERE revoked = 0 AND dry_run = 0 AND expires > ? AND action <> 'notify'
 		ORDER BY severity DESC, id DESC`, ms(now))
 	if err != nil {
 		return nil, fmt.Errorf("active decisions: %w", err)
@@ -253,6 +261,11 @@ type Filter struct {
 
 // List returns decisions, newest first.
 func (s *Store) List(ctx context.Context, f Filter) ([]Decision, error) {
+	return Reader{s.db}.List(ctx, f)
+}
+
+// List is Store.List.
+func (r Reader) List(ctx context.Context, f Filter) ([]Decision, error) {
 	var where []string
 	var args []any
 	if f.Scope != "" {
@@ -279,7 +292,7 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Decision, error) {
 	if len(where) > 0 {
 		q = "WHERE " + strings.Join(where, " AND ")
 	}
-	out, err := list(ctx, s.db, q+" ORDER BY id DESC LIMIT "+strconv.Itoa(f.Limit), args...)
+	out, err := list(ctx, r.q, q+" ORDER BY id DESC LIMIT "+strconv.Itoa(f.Limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list decisions: %w", err)
 	}
@@ -293,11 +306,24 @@ func (s *Store) List(ctx context.Context, f Filter) ([]Decision, error) {
 // revocation sequence, both assigned inside the write transaction, so a
 // change committed during a pull is sent on the next one, never lost.
 func (s *Store) Pull(ctx context.Context, consumer string, startup bool, now time.Time) (added, deleted []Decision, err error) {
+	err = s.PullThen(ctx, consumer, startup, now, func(_ Reader, a, d []Decision) error {
+		added, deleted = a, d
+		return nil
+	})
+	return added, deleted, err
+}
+
+// PullThen is Pull that hands the changes to then, inside the pull's
+// transaction, with a Reader on it; the consumer's cursor moves only when
+// then succeeds, so an answer that could not be built is sent again on
+// the next pull.
+func (s *Store) PullThen(ctx context.Context, consumer string, startup bool, now time.Time, then func(r Reader, added, deleted []Decision) error) error {
+	var added, deleted []Decision
 	if consumer == "" {
-		return nil, nil, errors.New("pull: consumer name required")
+		return errors.New("pull: consumer name required")
 	}
 	now = now.UTC()
-	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		var lastID, lastSeq, lastTime int64
 		err := tx.QueryRowContext(ctx, `SELECT last_id, last_revoke_seq, last_time FROM decision_cursors WHERE consumer = ?`, consumer).
 			Scan(&lastID, &lastSeq, &lastTime)
@@ -326,13 +352,16 @@ func (s *Store) Pull(ctx context.Context, consumer string, startup bool, now tim
 		if err != nil {
 			return err
 		}
+		if err := then(Reader{tx}, added, deleted); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO decision_cursors (consumer, last_id, last_revoke_seq, last_time) VALUES (?, ?, ?, ?)
 			ON CONFLICT (consumer) DO UPDATE SET last_id = excluded.last_id, last_revoke_seq = excluded.last_revoke_seq, last_time = excluded.last_time`,
 			consumer, maxID, maxSeq, ms(now))
 		return err
 	})
 	if err != nil {
-		return nil, nil, fmt.Errorf("pull decisions for %s: %w", consumer, err)
+		return fmt.Errorf("pull decisions for %s: %w", consumer, err)
 	}
-	return added, deleted, nil
+	return nil
 }

@@ -2,6 +2,7 @@ package decision
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -231,5 +232,33 @@ func TestPullStream(t *testing.T) {
 	added, _, _ = s.Pull(ctx, "fw2", false, t0.Add(4*time.Minute))
 	if len(added) != 1 {
 		t.Fatalf("fw2 first pull: %v", ids(added))
+	}
+}
+
+// TestPullThenFailureKeepsCursor: when the answer cannot be built, the
+// cursor stays, and the next pull sends the same changes.
+func TestPullThenFailureKeepsCursor(t *testing.T) {
+	s, _ := openStore(t)
+	ctx := context.Background()
+	if _, _, err := s.Pull(ctx, "fw", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	d, _ := s.Add(ctx, block("10.0.0.1", t0.Add(time.Second), time.Hour))
+	err := s.PullThen(ctx, "fw", false, t0.Add(2*time.Second), func(r Reader, added, _ []Decision) error {
+		if len(added) != 1 {
+			t.Errorf("added %v", ids(added))
+		}
+		// The reader sees the store inside the pull's transaction.
+		if live, err := r.Active(ctx, t0.Add(2*time.Second)); err != nil || len(live) != 1 {
+			t.Errorf("Reader.Active = %v, %v", ids(live), err)
+		}
+		return errors.New("the answer could not be written")
+	})
+	if err == nil {
+		t.Fatal("PullThen hid its callback's error")
+	}
+	added, _, err := s.Pull(ctx, "fw", false, t0.Add(3*time.Second))
+	if err != nil || len(added) != 1 || added[0].ID != d.ID {
+		t.Fatalf("after a failed pull: %v, %v; want decision %d again", ids(added), err, d.ID)
 	}
 }

@@ -221,10 +221,19 @@ func pick(held *decision.Decision, d decision.Decision) {
 // So a bouncer never deletes an address that another decision still
 // blocks. With startup, new is every subject in force and deleted is null.
 func (h *Handler) pull(ctx context.Context, consumer string, startup bool, f Filter, now time.Time) (Response, error) {
-	added, deleted, err := h.store.Pull(ctx, consumer, startup, now)
-	if err != nil {
-		return Response{}, err
-	}
+	var resp Response
+	// The answer is built inside the pull's transaction: if it cannot be,
+	// the cursor stays and the next pull sends these changes again.
+	err := h.store.PullThen(ctx, consumer, startup, now, func(r decision.Reader, added, deleted []decision.Decision) error {
+		var err error
+		resp, err = h.answer(ctx, r, startup, added, deleted, f, now)
+		return err
+	})
+	return resp, err
+}
+
+// answer turns a pull's changes into the bouncer's answer.
+func (h *Handler) answer(ctx context.Context, r decision.Reader, startup bool, added, deleted []decision.Decision, f Filter, now time.Time) (Response, error) {
 	subjects := map[key]*touched{}
 	note := func(d decision.Decision, ended bool) {
 		w, ok := h.wire(d)
@@ -263,8 +272,11 @@ func (h *Handler) pull(ctx context.Context, consumer string, startup bool, f Fil
 				live[k] = held
 			}
 		}
-	} else if live, err = h.inForce(ctx, subjects, f, now); err != nil {
-		return Response{}, err
+	} else {
+		var err error
+		if live, err = inForce(ctx, r, subjects, f, now, h.wire); err != nil {
+			return Response{}, err
+		}
 	}
 
 	var resp Response
@@ -284,13 +296,14 @@ func (h *Handler) pull(ctx context.Context, consumer string, startup bool, f Fil
 
 // inForce returns, for each subject, the longest-lasting decision in
 // force on it that f lets through.
-func (h *Handler) inForce(ctx context.Context, subjects map[key]*touched, f Filter, now time.Time) (map[key]decision.Decision, error) {
+func inForce(ctx context.Context, r decision.Reader, subjects map[key]*touched, f Filter, now time.Time,
+	wire func(decision.Decision) (Decision, bool)) (map[key]decision.Decision, error) {
 	live := map[key]decision.Decision{}
 	consider := func(d decision.Decision) {
 		if !d.Enforced(now) {
 			return
 		}
-		w, ok := h.wire(d)
+		w, ok := wire(d)
 		if !ok || !f.Match(w) {
 			return
 		}
@@ -303,7 +316,7 @@ func (h *Handler) inForce(ctx context.Context, subjects map[key]*touched, f Filt
 		live[k] = held
 	}
 	if len(subjects) > perKeyLookups {
-		ds, err := h.store.Active(ctx, now)
+		ds, err := r.Active(ctx, now)
 		if err != nil {
 			return nil, err
 		}
@@ -323,7 +336,7 @@ func (h *Handler) inForce(ctx context.Context, subjects map[key]*touched, f Filt
 			continue
 		}
 		looked[s] = true
-		ds, err := h.store.List(ctx, decision.Filter{Scope: k.scope, Value: k.value, Live: true, Now: now, Limit: 1000})
+		ds, err := r.List(ctx, decision.Filter{Scope: k.scope, Value: k.value, Live: true, Now: now, Limit: 1000})
 		if err != nil {
 			return nil, err
 		}
