@@ -96,6 +96,9 @@ type Engine struct {
 	policies map[string]*Policy
 	// enforced are the warn and block decisions in force, for expiry.
 	enforced map[int64]decision.Decision
+	// trials are dry-run warns and blocks still running, so that their
+	// end is announced as a real one's would be (nothing is lifted).
+	trials map[int64]decision.Decision
 
 	stop context.CancelFunc
 	done chan struct{}
@@ -145,6 +148,7 @@ func New(ctx context.Context, db *state.DB, opts Options) (*Engine, error) {
 		trackers: map[trackerKey]*tracker{},
 		policies: map[string]*Policy{},
 		enforced: map[int64]decision.Decision{},
+		trials:   map[int64]decision.Decision{},
 	}
 	for _, p := range opts.Policies {
 		e.policies[p.Name] = p
@@ -452,6 +456,9 @@ func (e *Engine) sweep(now time.Time) {
 // (as dry runs) but never enforced. Called with mu held.
 func (e *Engine) publish(ctx context.Context, d decision.Decision, now time.Time) {
 	e.metrics.decisions.WithLabelValues(string(d.Action), string(d.Origin), fmt.Sprint(d.DryRun)).Inc()
+	if d.DryRun && d.Action != decision.ActionNotify && d.Revoked.IsZero() && now.Before(d.Expires) {
+		e.trials[d.ID] = d
+	}
 	if d.Enforced(now) {
 		e.enforced[d.ID] = d
 		for name, f := range e.opts.Enforcers {
@@ -478,10 +485,15 @@ func (e *Engine) expire(ctx context.Context, now time.Time) {
 			delete(e.enforced, id)
 		}
 	}
-	if len(ended) == 0 {
-		return
+	if len(ended) > 0 {
+		e.removeAll(ctx, ended)
 	}
-	e.removeAll(ctx, ended)
+	for id, d := range e.trials {
+		if !now.Before(d.Expires) {
+			ended = append(ended, d)
+			delete(e.trials, id)
+		}
+	}
 	for _, d := range ended {
 		for _, n := range e.opts.Notifiers {
 			n.Notify(d)
@@ -556,6 +568,7 @@ func (e *Engine) Revoke(ctx context.Context, id int64, actor, reason string) (de
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	delete(e.enforced, id)
+	delete(e.trials, id)
 	if t, ok := e.trackers[trackerKey{d.Policy, d.Subject()}]; ok && t.activeID == id {
 		t.activeUntil, t.activeID = time.Time{}, 0
 		t.lastActivity = now

@@ -285,6 +285,11 @@ func TestDryRunRecordsWithoutEnforcing(t *testing.T) {
 	if len(active) != 0 {
 		t.Fatalf("a dry run is active: %v", active)
 	}
+	// Its end is announced as a real block's would be; nothing is lifted.
+	f.e.expire(context.Background(), f.clk.Now().Add(time.Hour))
+	if len(f.rec.notified) != 2 || len(f.rec.removed) != 0 {
+		t.Fatalf("after the dry run's hour: notices %v, removed %v; want a second notice and nothing removed", f.rec.notified, f.rec.removed)
+	}
 }
 
 func TestManualDecisionAndRevoke(t *testing.T) {
