@@ -14,20 +14,11 @@ import (
 	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/testclock"
 )
 
-// clock is a settable time source.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // recorder is an Enforcer and a Notifier that remembers what it was told.
 type recorder struct {
@@ -118,7 +109,7 @@ func newFixture(t *testing.T, path string, ps []*Policy, allow ...string) *fixtu
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{t: t, db: db, clk: &clock{t: start}, rec: newRecorder()}
+	f := &fixture{t: t, db: db, clk: testclock.New(start), rec: newRecorder()}
 	f.e, err = New(context.Background(), db, Options{Policies: ps, Allowlist: al, Now: f.clk.Now,
 		Enforcers: map[string]Enforcer{"rec": f.rec}, Notifiers: []Notifier{f.rec}})
 	if err != nil {
@@ -360,7 +351,7 @@ func TestRestartKeepsStrikesAndDecisions(t *testing.T) {
 	f.db.Close()
 
 	g := newFixture(t, path, ps)
-	g.clk.t = f.clk.Now()
+	g.clk.Set(f.clk.Now())
 	if err := g.e.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

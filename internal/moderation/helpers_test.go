@@ -13,6 +13,7 @@ import (
 
 	"github.com/campusguard/campusguard/internal/event"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/testclock"
 	"github.com/campusguard/campusguard/matcher"
 	"github.com/campusguard/campusguard/rules"
 )
@@ -61,25 +62,10 @@ func builtinRules(t testing.TB) func() *matcher.Set {
 	return builtinM.Set
 }
 
-// clock is a settable time for tests.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return testclock.New(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)) }
 
 // sink collects the events a Service emits.
 type sink struct {

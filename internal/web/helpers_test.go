@@ -22,6 +22,7 @@ import (
 
 	"github.com/campusguard/campusguard/internal/moderation"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/testclock"
 	"github.com/campusguard/campusguard/matcher"
 	"github.com/campusguard/campusguard/rules"
 )
@@ -50,26 +51,10 @@ func builtinMatcher(t testing.TB) *matcher.Matcher {
 	return testMatcher
 }
 
-// clock is a settable time for tests; it starts at the real time, since
-// sessions expire by the real clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
-func newClock() *clock { return &clock{t: time.Now().UTC().Truncate(time.Second)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+func newClock() *clock { return testclock.New(time.Now().UTC().Truncate(time.Second)) }
 
 type fixture struct {
 	t      *testing.T

@@ -17,27 +17,13 @@ import (
 
 	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/testclock"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-// clock is a settable time source for Options.Now.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 func openStore(t testing.TB) (*decision.Store, *state.DB) {
 	t.Helper()
@@ -136,7 +122,7 @@ func (b *syncBuffer) String() string {
 func newFixture(t *testing.T, cfg Config, auth func(*http.Request) (string, error)) *fixture {
 	t.Helper()
 	s, db := openStore(t)
-	f := &fixture{store: s, db: db, clock: &clock{now: t0}, reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	f := &fixture{store: s, db: db, clock: testclock.New(t0), reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
 	if auth == nil && !cfg.AllowAnonymous {
 		cfg.AllowAnonymous = true
 	}

@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,26 +13,13 @@ import (
 
 	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/state"
+	"github.com/campusguard/campusguard/internal/testclock"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
+// clock is the shared settable test clock.
+type clock = testclock.Clock
 
 // block is a policy block created a minute before t0 lasting d from t0.
 func block(scope decision.Scope, value string, d time.Duration) decision.Decision {
@@ -64,7 +50,7 @@ func newFixture(t *testing.T, cfg Config, bouncers ...string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := &fixture{store: s, db: db, clock: &clock{now: t0}, reg: prometheus.NewRegistry(), tokens: map[string]string{}}
+	f := &fixture{store: s, db: db, clock: testclock.New(t0), reg: prometheus.NewRegistry(), tokens: map[string]string{}}
 	for _, b := range bouncers {
 		secret, _, err := db.AddToken(ctx, b, state.ScopeBouncer)
 		if err != nil {
