@@ -196,6 +196,16 @@ func (e *Engine) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	trials, err := e.store.Trials(ctx, e.now())
+	if err != nil {
+		return err
+	}
+	for _, d := range trials {
+		e.trials[d.ID] = d
+		if t, ok := e.trackers[trackerKey{d.Policy, d.Subject()}]; ok && d.Expires.After(t.activeUntil) {
+			t.activeUntil, t.activeID = d.Expires, d.ID
+		}
+	}
 	for _, d := range active {
 		e.enforced[d.ID] = d
 		if d.Origin == decision.OriginPolicy {

@@ -368,6 +368,31 @@ func TestRestartKeepsStrikesAndDecisions(t *testing.T) {
 	}
 }
 
+// TestRestartKeepsDryRunTrials: a dry-run block running at a restart is
+// still treated as in force (hits absorbed), and its end still announced.
+func TestRestartKeepsDryRunTrials(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "state.db")
+	ps := policies(t, `
+- {name: trial, threshold: 1, ladder: [{action: block, duration: 1h}], dry_run: true}
+`, true)
+	f := newFixture(t, path, ps)
+	ev := dnsHit("10.1.2.3", "x.phish.test", "phishing")
+	if got := f.hits(1, ev); !slices.Equal(got, []string{"block 1h0m0s (dry run)"}) {
+		t.Fatalf("dry run: %v", got)
+	}
+	f.db.Close()
+
+	g := newFixture(t, path, ps)
+	g.clk.Set(f.clk.Now())
+	if got := g.hits(3, ev); len(got) != 0 {
+		t.Fatalf("hits during the restored dry-run block: %v", got)
+	}
+	g.e.expire(context.Background(), g.clk.Now().Add(time.Hour))
+	if len(g.rec.notified) != 1 || len(g.rec.removed) != 0 {
+		t.Fatalf("after the hour: notices %v, removed %v; want the end announced, nothing removed", g.rec.notified, g.rec.removed)
+	}
+}
+
 func TestSubmitDropsWhenFull(t *testing.T) {
 	db, _ := state.Open(context.Background(), ":memory:")
 	defer db.Close()

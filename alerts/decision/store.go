@@ -248,6 +248,16 @@ func (r Reader) Active(ctx context.Context, now time.Time) ([]Decision, error) {
 	return out, nil
 }
 
+// Trials returns the dry-run warns and blocks still running at now: what
+// would be in force if the policies that made them were enforcing.
+func (s *Store) Trials(ctx context.Context, now time.Time) ([]Decision, error) {
+	out, err := list(ctx, s.db, `WHERE revoked = 0 AND dry_run = 1 AND expires > ? AND action <> 'notify' ORDER BY id`, ms(now))
+	if err != nil {
+		return nil, fmt.Errorf("dry-run decisions: %w", err)
+	}
+	return out, nil
+}
+
 // Filter selects decisions for List.
 type Filter struct {
 	Scope    Scope // with Value: one subject's history
