@@ -15,7 +15,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"time"
 
@@ -645,15 +644,6 @@ func (e *Engine) Standings(scope decision.Scope, value string) ([]Standing, erro
 
 // Policies returns the configured policies.
 func (e *Engine) Policies() []*Policy { return e.opts.Policies }
-
-// PolicyNames lists the policies, for the console's filter.
-func (e *Engine) PolicyNames() string {
-	var names []string
-	for _, p := range e.opts.Policies {
-		names = append(names, p.Name)
-	}
-	return strings.Join(names, ", ")
-}
 
 // List returns recorded decisions, newest first.
 func (e *Engine) List(ctx context.Context, f decision.Filter) ([]decision.Decision, error) {

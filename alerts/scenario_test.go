@@ -133,7 +133,7 @@ func runScenario(t *testing.T, dryRun bool) {
 	defer fw.Uninstall(ctx)
 	notes := &notices{}
 	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow,
-		Enforcers: map[string]alerts.Enforcer{"nftables": enforcer{fw}}, Notifiers: []alerts.Notifier{notes}})
+		Enforcers: map[string]alerts.Enforcer{"nftables": nft.Enforcer{F: fw}}, Notifiers: []alerts.Notifier{notes}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,23 +203,6 @@ func runScenario(t *testing.T, dryRun bool) {
 	if got := streamDeleted(t, pulls); got != "10.3.7.21" {
 		t.Fatalf("the stream's deletions after expiry: %q", got)
 	}
-}
-
-// enforcer adapts the nftables firewall (which reports what changed) to
-// the engine.
-type enforcer struct{ f *nft.Firewall }
-
-func (e enforcer) Apply(ctx context.Context, ds []decision.Decision, now time.Time) error {
-	_, err := e.f.Apply(ctx, ds, now)
-	return err
-}
-func (e enforcer) Remove(ctx context.Context, ds []decision.Decision) error {
-	_, err := e.f.Remove(ctx, ds)
-	return err
-}
-func (e enforcer) Reconcile(ctx context.Context, active []decision.Decision, now time.Time) error {
-	_, err := e.f.Reconcile(ctx, active, now)
-	return err
 }
 
 type notices struct {

@@ -4,45 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
-	"time"
 
 	"github.com/campusguard/campusguard/alerts"
-	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/alerts/firewall/nft"
 )
 
-// nftEnforcer is the nftables firewall as the engine's Enforcer; what each
-// update changed goes to the log at debug level.
-type nftEnforcer struct {
-	f   *nft.Firewall
-	log *slog.Logger
-}
-
-var _ alerts.Enforcer = nftEnforcer{}
-
-func (n nftEnforcer) Apply(ctx context.Context, ds []decision.Decision, now time.Time) error {
-	c, err := n.f.Apply(ctx, ds, now)
-	n.log.Debug("nftables apply", "changes", c)
-	return err
-}
-
-func (n nftEnforcer) Remove(ctx context.Context, ds []decision.Decision) error {
-	c, err := n.f.Remove(ctx, ds)
-	n.log.Debug("nftables remove", "changes", c)
-	return err
-}
-
-func (n nftEnforcer) Reconcile(ctx context.Context, active []decision.Decision, now time.Time) error {
-	c, err := n.f.Reconcile(ctx, active, now)
-	if c.Added+c.Deleted > 0 {
-		// Drift: something outside campusguard changed the sets, or
-		// decisions expired between reconciles; worth an info line.
-		n.log.Info("nftables reconciled", "added", c.Added, "deleted", c.Deleted, "refreshed", c.Refreshed)
-	}
-	return err
-}
+var _ alerts.Enforcer = nft.Enforcer{}
 
 // openFirewall sets up the config's nftables table.
 func openFirewall(ctx context.Context, table string, opts nft.Options) (*nft.Firewall, error) {

@@ -327,7 +327,7 @@ func newEngine(ctx context.Context, cfg config.Config, db *state.DB, reg prometh
 			out.close(log)
 			return nil, out, usageErrorf("%w", err)
 		}
-		enforcers["nftables"] = nftEnforcer{out.nft, log}
+		enforcers["nftables"] = nft.Enforcer{F: out.nft}
 		log.Info("nftables", "table", "inet "+out.nft.Table())
 	}
 	engine, err := alerts.New(ctx, db, alerts.Options{Policies: policies, Allowlist: allow, Enforcers: enforcers,
