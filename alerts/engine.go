@@ -75,6 +75,15 @@ type tracker struct {
 	lastActivity time.Time
 }
 
+// strikesAt is the subject's strikes at now: none once the clean period
+// of p's decay has passed since its last activity.
+func (t *tracker) strikesAt(p *Policy, now time.Time) int {
+	if t.strikes > 0 && now.Sub(t.lastActivity) >= time.Duration(p.Decay) {
+		return 0
+	}
+	return t.strikes
+}
+
 type trackerKey struct {
 	policy  string
 	subject string // scope:value
@@ -345,9 +354,7 @@ func (e *Engine) count(ctx context.Context, p *Policy, ev *event.Event, h *event
 		t = &tracker{}
 		e.trackers[key] = t
 	}
-	if t.strikes > 0 && now.Sub(t.lastActivity) >= time.Duration(p.Decay) {
-		t.strikes = 0 // a clean period: start again at the bottom of the ladder
-	}
+	t.strikes = t.strikesAt(p, now) // after a clean period, the bottom of the ladder again
 	if now.Before(t.activeUntil) {
 		// Something is in force already; more hits are evidence of the
 		// same offence, not a new one.
@@ -455,7 +462,7 @@ func (e *Engine) sweep(now time.Time) {
 		// Traffic time may lag wall time (a replay); the wall-clock
 		// lastActivity says when the subject was last seen.
 		idle := len(t.hits) == 0 || now.Sub(t.lastActivity) >= time.Duration(p.Window)
-		if idle && !now.Before(t.activeUntil) && (t.strikes == 0 || now.Sub(t.lastActivity) >= time.Duration(p.Decay)) {
+		if idle && !now.Before(t.activeUntil) && t.strikesAt(p, now) == 0 {
 			delete(e.trackers, k)
 		}
 	}
@@ -620,10 +627,7 @@ func (e *Engine) Standings(scope decision.Scope, value string) ([]Standing, erro
 		if !ok {
 			continue
 		}
-		strikes := t.strikes
-		if strikes > 0 && now.Sub(t.lastActivity) >= time.Duration(p.Decay) {
-			strikes = 0
-		}
+		strikes := t.strikesAt(p, now)
 		next, _ := p.step(strikes + 1)
 		recent := len(t.hits)
 		if now.Sub(t.lastActivity) >= time.Duration(p.Window) {
