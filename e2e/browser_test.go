@@ -8,10 +8,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/campusguard/campusguard/internal/browsertest"
 )
 
 const (
-	chromiumPath = "/usr/bin/chromium"
 	// stepTimeout bounds every wait on the browser.
 	stepTimeout = 15 * time.Second
 )
@@ -29,49 +30,13 @@ type browser struct {
 // says, and no background connections.
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		unavailable(t, "the end-to-end test needs %s (Debian package chromium; scripts/deps.sh installs it)", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		unavailable(t, "the end-to-end test needs %s (Debian package chromium; scripts/deps.sh installs it)", browsertest.ChromiumPath)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("no-proxy-server", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	artifacts := os.Getenv("CAMPUSGUARD_TEST_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else {
-		artifacts = filepath.Join(artifacts, "e2e")
-		if err := os.MkdirAll(artifacts, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// The first run starts the browser, tied to ctx itself (a run on a
-	// child context would end it with the child); a timer bounds it.
-	watchdog := time.AfterFunc(30*time.Second, cancel)
-	err := chromedp.Do(ctx)
-	if !watchdog.Stop() {
-		t.Fatal("chromium did not start within 30 s")
-	}
-	if err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
+	// The console is reached over the management link directly: no
+	// proxy, whatever the environment says.
+	ctx := browsertest.Start(t, chromedp.Flag("no-proxy-server", true))
+	artifacts := browsertest.Artifacts(t, "e2e")
 	return &browser{t: t, ctx: ctx, base: base, artifacts: artifacts}
 }
 

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/campusguard/campusguard/internal/browsertest"
 	"github.com/campusguard/campusguard/internal/hitlog/chtest"
 )
 
@@ -75,8 +76,8 @@ func TestEndToEnd(t *testing.T) {
 		lap = time.Now()
 	}
 	preflight(t)
-	if _, err := os.Stat(chromiumPath); err != nil {
-		unavailable(t, "the end-to-end test needs %s (Debian package chromium; scripts/deps.sh installs it)", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		unavailable(t, "the end-to-end test needs %s (Debian package chromium; scripts/deps.sh installs it)", browsertest.ChromiumPath)
 	}
 	sweepStale(t)
 

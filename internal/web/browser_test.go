@@ -15,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp/kb"
 
 	"github.com/campusguard/campusguard/alerts/decision"
+	"github.com/campusguard/campusguard/internal/browsertest"
 	"github.com/campusguard/campusguard/internal/hitlog"
 	"github.com/campusguard/campusguard/internal/hitlog/chdb"
 	"github.com/campusguard/campusguard/internal/hitlog/chtest"
@@ -22,7 +23,6 @@ import (
 )
 
 const (
-	chromiumPath = "/usr/bin/chromium"
 	// axeVersion is what scripts/axe-core.sh fetches; bump both together.
 	axeVersion = "4.14.1"
 	// stepTimeout bounds every wait on the browser.
@@ -83,50 +83,15 @@ type browser struct {
 // background-networking flags keep it from dialling out (refused here).
 func newBrowser(t *testing.T, base string) *browser {
 	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		unavailable(t, "browser tests need %s (Debian package chromium; scripts/deps.sh installs it)", chromiumPath)
+	if _, err := os.Stat(browsertest.ChromiumPath); err != nil {
+		unavailable(t, "browser tests need %s (Debian package chromium; scripts/deps.sh installs it)", browsertest.ChromiumPath)
 	}
 	axe, err := os.ReadFile(axePath())
 	if err != nil {
 		unavailable(t, "axe-core: %v; run scripts/axe-core.sh", err)
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromiumPath),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("lang", "en-US"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 900),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancel := chromedp.NewContext(actx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	artifacts := os.Getenv("CAMPUSGUARD_TEST_ARTIFACTS")
-	if artifacts == "" {
-		artifacts = t.TempDir()
-	} else if err := os.MkdirAll(artifacts, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	b := &browser{t: t, ctx: ctx, base: base, artifacts: artifacts, axe: string(axe), lapStart: time.Now()}
-	// The first run starts the browser, tied to ctx itself (a run on a
-	// child context would end it with the child); a timer bounds it.
-	watchdog := time.AfterFunc(30*time.Second, cancel)
-	err = chromedp.Do(ctx)
-	if !watchdog.Stop() {
-		t.Fatal("chromium did not start within 30 s")
-	}
-	if err != nil {
-		t.Fatalf("starting %s: %v", chromiumPath, err)
-	}
+	ctx := browsertest.Start(t)
+	b := &browser{t: t, ctx: ctx, base: base, artifacts: browsertest.Artifacts(t, ""), axe: string(axe), lapStart: time.Now()}
 	// Record CSP violations from the first script of every document on.
 	b.do(func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
 		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{
