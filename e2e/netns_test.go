@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/campusguard/campusguard/internal/netns"
 )
 
 // The lab: two network namespaces made for this run, and a management
@@ -207,30 +209,8 @@ func inNS(ctx context.Context, ns string, timeout time.Duration, name string, ar
 // sockets f opens belong to that namespace for their whole life.
 func (l *lab) doInGW(t *testing.T, f func()) {
 	t.Helper()
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		orig, e := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if e != nil {
-			runtime.UnlockOSThread()
-			err = e
-			return
-		}
-		defer unix.Close(orig)
-		if err = unix.Setns(l.gwFD, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			return
-		}
-		f()
-		if e := unix.Setns(orig, unix.CLONE_NEWNET); e == nil {
-			runtime.UnlockOSThread()
-		} // else the thread, stuck in the namespace, exits with the goroutine
-	}()
-	<-done
-	if err != nil {
-		t.Fatalf("enter network namespace %s: %v", l.gw, err)
+	if err := netns.Do(l.gwFD, f); err != nil {
+		t.Fatalf("%s: %v", l.gw, err)
 	}
 }
 

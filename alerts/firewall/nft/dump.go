@@ -4,10 +4,11 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"runtime"
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/campusguard/campusguard/internal/netns"
 )
 
 // kernelElem is a set element as the kernel lists it.
@@ -70,35 +71,13 @@ func newNetfilterSocket() (int, error) {
 	return fd, nil
 }
 
-// inNetNS runs f on an OS thread moved into the network namespace netns.
-func inNetNS(netns int, f func() (int, error)) (int, error) {
-	type result struct {
-		fd  int
-		err error
+// inNetNS runs f on an OS thread moved into the network namespace nsFD.
+func inNetNS(nsFD int, f func() (int, error)) (int, error) {
+	fd, err := -1, error(nil)
+	if nerr := netns.Do(nsFD, func() { fd, err = f() }); nerr != nil {
+		return -1, nerr
 	}
-	ch := make(chan result, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("open this thread's network namespace: %w", err)}
-			return
-		}
-		defer unix.Close(orig)
-		if err := unix.Setns(netns, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			ch <- result{-1, fmt.Errorf("enter network namespace (fd %d): %w", netns, err)}
-			return
-		}
-		fd, err := f()
-		if unix.Setns(orig, unix.CLONE_NEWNET) == nil {
-			runtime.UnlockOSThread()
-		} // else the thread stays locked and exits with this goroutine
-		ch <- result{fd, err}
-	}()
-	r := <-ch
-	return r.fd, r.err
+	return fd, err
 }
 
 func (d *dumper) close() error { return unix.Close(d.fd) }

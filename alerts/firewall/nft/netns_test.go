@@ -7,7 +7,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/campusguard/campusguard/internal/netns"
 )
 
 // The kernel tests run in network namespaces they create, so they need
@@ -115,30 +116,8 @@ func (n *netNS) nft(t testing.TB, args ...string) string {
 // opens belong to the namespace for their whole life.
 func (n *netNS) do(t testing.TB, f func()) {
 	t.Helper()
-	var err error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		runtime.LockOSThread()
-		orig, e := unix.Open("/proc/thread-self/ns/net", unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if e != nil {
-			runtime.UnlockOSThread()
-			err = e
-			return
-		}
-		defer unix.Close(orig)
-		if err = unix.Setns(n.fd, unix.CLONE_NEWNET); err != nil {
-			runtime.UnlockOSThread()
-			return
-		}
-		f()
-		if e := unix.Setns(orig, unix.CLONE_NEWNET); e == nil {
-			runtime.UnlockOSThread()
-		} // else the thread, stuck in the namespace, exits with the goroutine
-	}()
-	<-done
-	if err != nil {
-		t.Fatalf("enter network namespace %s: %v", n.name, err)
+	if err := netns.Do(n.fd, f); err != nil {
+		t.Fatalf("%s: %v", n.name, err)
 	}
 }
 
