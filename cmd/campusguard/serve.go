@@ -229,7 +229,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	defer mod.Stop() // before db.Close: it hands back the writer's connection
 	// A token is checked against the state database once per 10 s, not
 	// per post; a revoked token works for at most that long.
-	mux.Handle("/api/v1/posts", mod.IngestHandler(moderation.CacheAuth(bearerAuth(db, state.ScopeIngest), 10*time.Second)))
+	mux.Handle("/api/v1/posts", mod.IngestHandler(moderation.CacheAuth(web.TokenAuth(db, state.ScopeIngest), 10*time.Second)))
 	console, err := web.New(web.Options{DB: db, Queue: mod, Hits: hitlog.NewQueries(store, cfg.Hitlog.Cluster), Matcher: m,
 		Decisions: engine, Gatherer: gather, Logger: log, Registerer: reg})
 	if err != nil {
@@ -237,7 +237,7 @@ func serve(ctx context.Context, cfg config.Config, stdout, stderr io.Writer) err
 	}
 	// The console's own routes, and everything not named here.
 	mux.Handle("/", console.Handler())
-	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: bearerAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
+	mux.Handle("/api/v1/events", eventapi.Handler(eventapi.Options{Auth: web.TokenAuth(db, state.ScopeIngest), Sink: queue.put, Registerer: reg}))
 	if err := mountDecisionOutputs(mux, cfg.Firewall.Feeds, engine.Store(), db, reg, log); err != nil {
 		return usageErrorf("%w", err)
 	}
@@ -401,20 +401,4 @@ func (dnsMetrics) Gather() ([]*dto.MetricFamily, error) {
 		}
 	}
 	return out, err
-}
-
-// bearerAuth checks "Authorization: Bearer TOKEN" against the API tokens of
-// scope and names the caller "token:NAME".
-func bearerAuth(db *state.DB, scope state.Scope) func(*http.Request) (string, error) {
-	return func(r *http.Request) (string, error) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok {
-			return "", errors.New("missing \"Authorization: Bearer TOKEN\" (create one with campusguard tokens add)")
-		}
-		t, err := db.CheckToken(r.Context(), strings.TrimSpace(secret), scope)
-		if err != nil {
-			return "", err
-		}
-		return "token:" + t.Name, nil
-	}
 }

@@ -164,15 +164,20 @@ func (c *Console) routes() {
 	m.HandleFunc("/", c.notFound)
 }
 
-// tokenAuth checks "Authorization: Bearer TOKEN" against the API tokens
-// of scope and names the caller "token:NAME".
+// tokenAuth is TokenAuth on the console's database.
 func (c *Console) tokenAuth(scope state.Scope) func(*http.Request) (string, error) {
+	return TokenAuth(c.db, scope)
+}
+
+// TokenAuth checks "Authorization: Bearer TOKEN" against the API tokens of
+// scope and names the caller "token:NAME"; serve's APIs use it too.
+func TokenAuth(db *state.DB, scope state.Scope) func(*http.Request) (string, error) {
 	return func(r *http.Request) (string, error) {
 		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 		if !ok {
 			return "", errors.New(`missing "Authorization: Bearer TOKEN" (create one with campusguard tokens add)`)
 		}
-		t, err := c.db.CheckToken(r.Context(), strings.TrimSpace(secret), scope)
+		t, err := db.CheckToken(r.Context(), strings.TrimSpace(secret), scope)
 		if err != nil {
 			return "", err
 		}
