@@ -388,6 +388,11 @@ func FuzzFold(f *testing.F) {
 		{"\U0001D400\U0001D401 𝐀𝐁", "ab"},
 		{"\U00030000\U000E0001\U000F0000", "\U00030000"},
 		{"a\U000E0020b", "ab"},
+		{"FREE money freemoney fr ee money FreeMoneyNow", "freemoney"},
+		{"Supercalifragilistic expialidocious supercalifragilisticexpialidocious", "supercalifragilisticexpialidocious"},
+		{"abcdefgh abcdefghi abcdefg", "abcdefgh"},
+		{"xabcdefgh", "abcdefgh"},
+		{"qq号 qqq号 QQ 号", "qq号"},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])

@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math/bits"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -43,10 +44,11 @@ type keywordIndex struct {
 	fold *foldTable
 
 	// Character ids: dense ids for every character used in a keyword.
-	bmpID    []uint32 // len 0x10000
-	bmpFold  []uint32 // len 0x10000: fold kind, and for kept runes the id (and bmpFoldAln)
-	astralID map[rune]uint32
-	first    []uint8 // by id: startsLen* flags
+	bmpID      []uint32    // len 0x10000
+	bmpFold    []uint32    // len 0x10000: fold kind, and for kept runes their entry (entryID…)
+	asciiEntry [128]uint32 // the entries of ASCII letters and digits, 0 for the rest
+	astralID   map[rune]uint32
+	first      []uint8 // by id: startsLen* flags
 
 	// Keywords, folded to ids, in one arena.
 	arena   []uint32
@@ -58,9 +60,17 @@ type keywordIndex struct {
 	// pairs has two bits per slot of a 2-character prefix hash: a 2–3
 	// character keyword starts with such a pair, a ≥4 character one does.
 	// One load decides both; filter4 is tested only where the pair passed.
-	pairs                []uint64
-	pairShift            uint
-	filter4              []uint64 // bitmap over hashed 4-character prefixes
+	pairs     []uint64
+	pairShift uint
+	filter4   []uint64 // bitmap over hashed 4-character prefixes
+	// words is a bitmap over the hashes of every prefix of two or more
+	// characters of the leading ASCII word of the keywords that start with
+	// an ASCII letter or digit. Such a keyword starts at a word boundary
+	// and cannot end inside a word, so a text word it starts at must be a
+	// prefix of it: most English words fail this, where about half of them
+	// pass a test on their first characters.
+	words                []uint64
+	wordShift            uint
 	shift4               uint
 	rowShift2, rowShift4 uint // candidate rows: fewer than filter bits, to keep them small
 	// Candidates to verify, in compressed rows: keywords of one character
@@ -147,6 +157,7 @@ func (b *keywordBuilder) build() *keywordIndex {
 	x.pairs, x.pairShift = newPairFilter(n2 + n4)
 	x.filter4, x.shift4 = newFilter(n4)
 	x.rowShift2, x.rowShift4 = rowShift(n2), rowShift(n4)
+	x.words, x.wordShift = newWordFilter(b.kws)
 	for i, kw := range b.kws {
 		ids := make([]uint32, len(kw))
 		for j, r := range kw {
@@ -188,6 +199,62 @@ func (b *keywordBuilder) build() *keywordIndex {
 	return x
 }
 
+// newWordFilter builds keywordIndex.words at about 16 bits per prefix
+// (false positive rate about 6%), at least 4 KiB.
+func newWordFilter(kws [][]rune) ([]uint64, uint) {
+	n := 0
+	for _, kw := range kws {
+		n += asciiWordLen(kw)
+	}
+	b := min(max(bits.Len(uint(n*16)), 15), 30)
+	f, shift := make([]uint64, 1<<b/64), uint(32-b)
+	var word []byte
+	for _, kw := range kws {
+		word = word[:0]
+		for _, r := range kw[:asciiWordLen(kw)] {
+			if word = append(word, byte(r)); len(word) >= 2 {
+				setBit(f, wordKey(word)>>shift)
+			}
+		}
+	}
+	return f, shift
+}
+
+// asciiWordLen is the length of kw's leading run of ASCII letters and digits.
+func asciiWordLen(kw []rune) int {
+	for j, r := range kw {
+		if !isASCIIAlnum(r) {
+			return j
+		}
+	}
+	return len(kw)
+}
+
+// A word's key hashes its folded bytes eight at a time, little endian, the
+// last block zero-padded (and all zero when the length is a multiple of
+// eight), so foldWord computes it from the blocks it folds anyway.
+const wordSeed = 0x9E3779B97F4A7C15
+
+func wordMix(h, block uint64) uint64 { return (h ^ block) * 0xBF58476D1CE4E5B9 }
+
+func wordKeyOf(h uint64) uint32 { return uint32(h >> 32) }
+
+// wordKey is the key of a folded word; the reference for foldWord's.
+func wordKey(word []byte) uint32 {
+	h := uint64(wordSeed)
+	for {
+		var block uint64
+		for j := 0; j < 8 && j < len(word); j++ {
+			block |= uint64(word[j]) << (8 * j)
+		}
+		h = wordMix(h, block)
+		if len(word) < 8 {
+			return wordKeyOf(h)
+		}
+		word = word[8:]
+	}
+}
+
 // csr holds rows of keyword numbers: row r is items[start[r]:start[r+1]].
 // Each item keeps the full prefix hash of its keyword, so most keywords
 // that only share the row are rejected without reading the keyword.
@@ -225,14 +292,34 @@ func newCSR(items []csrItem, rows int) csr {
 
 func (c *csr) row(r uint32) []csrEntry { return c.items[c.start[r]:c.start[r+1]] }
 
+// A fold entry (keywordIndex.bmpFold, asciiEntry) says in one load what the
+// scan needs of a character: its fold kind, and for kept characters the id
+// of the folded character and whether keywords start with it.
 const (
-	bmpFoldAlnShift = 29
-	bmpFoldID       = 1<<bmpFoldAlnShift - 1
+	entryID          = chIDMask
+	entryStarts1     = 1 << 24 // a one-character keyword is this character
+	entryStartsMulti = 1 << 25 // a keyword of two or more characters starts with it
+	entryAlnShift    = 26      // the folded character is an ASCII letter or digit
 )
 
+// entryFor packs the entry of a kept character with id.
+func (x *keywordIndex) entryFor(id uint32, aln bool) uint32 {
+	e, first := id, x.first[id]
+	if first&startsLen1 != 0 {
+		e |= entryStarts1
+	}
+	if first&(startsLen2|startsLen4) != 0 {
+		e |= entryStartsMulti
+	}
+	if aln {
+		e |= 1 << entryAlnShift
+	}
+	return e
+}
+
 // buildBMPFold caches, for every BMP rune, its fold kind and for kept runes
-// the id of the folded character, so foldInto needs one table read per rune.
-// Expansions keep foldExpand and take the general path.
+// the entry of the folded character, so the scan needs one table read per
+// rune. Expansions keep foldExpand and take the general path.
 func (x *keywordIndex) buildBMPFold() {
 	x.bmpFold = make([]uint32, 0x10000)
 	for r := rune(0); r < 0x10000; r++ {
@@ -246,11 +333,12 @@ func (x *keywordIndex) buildBMPFold() {
 		if p := rune(e & foldPayload); p != 0 {
 			f = p
 		}
-		v := x.idOf(f)
-		if isASCIIAlnum(f) {
-			v |= 1 << bmpFoldAlnShift
+		x.bmpFold[r] = x.entryFor(x.idOf(f), isASCIIAlnum(f))
+	}
+	for c := range x.asciiEntry {
+		if f := asciiFold[c]; f != 0 {
+			x.asciiEntry[c] = x.entryFor(uint32(f), true)
 		}
-		x.bmpFold[r] = v
 	}
 }
 
@@ -344,19 +432,6 @@ func chID(c uint64) uint32   { return uint32(c) & chIDMask }
 func chFlags(c uint64) uint8 { return uint8(c >> chIDBits) }
 func chStart(c uint64) int   { return int(c >> chStartShift) }
 
-// Positions wait in the filter pipeline (pend, a nibble of startsLen* bits
-// per position, newest in the low nibble) until the characters their
-// filters hash have been folded: one for the 2-character filter, three for
-// the 4-character one.
-const (
-	// The pair test of the position before this one: clears its startsLen2
-	// and startsLen4 bits (bits 5 and 6) unless the pair filter has them.
-	pendPair = (startsLen2 | startsLen4) << 4
-	pendLen4 = startsLen4 << 12 // the 4-character test of the position three back
-	pendOut  = 0xF000           // the position three back is decided
-	pendKeep = 0xFFF
-)
-
 // scratch holds one text's folded form; pooled so scans do not allocate.
 type scratch struct {
 	chars []uint64 // packed folded characters
@@ -385,165 +460,219 @@ var asciiFold = func() (t [256]byte) {
 // scan folds text into s and finds the keyword occurrences in it, at most
 // limit of them, in s.matches. It returns false when it stopped at the limit.
 //
-// Folding and filtering are one pass: each folded character is stored once
-// and pushed through the filter pipeline (pend), so a position is tested as
-// soon as the characters its prefix hash needs are known; only positions
-// that pass are verified, after the pass, against the stored characters.
-// The hot cases (ASCII, BMP runes with a one-character fold) are inline
-// here; the rest goes through foldSlow and push, which do the same.
+// Folding and filtering are one pass. A run of ASCII letters and digits is
+// folded whole by foldWord, which also returns the run's word key: a
+// keyword that starts with a letter or digit can only start at such a run,
+// and only if the run is a prefix of it, which the word filter tests with
+// one bit. Any other character is folded with one table read (its entry)
+// and stored; the position before it is tested against the pair filter as
+// soon as its second character is known. The few positions that pass are
+// verified about MaxKeywordChars characters later, while the characters
+// they read are still in cache. Runes the BMP table does not fold in one
+// step go through foldSlow and push, which do the same.
 func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 	chars, pending := s.chars[:0], s.pending[:0]
 	s.matches = s.matches[:0]
-	first, bmpFold := x.first, x.bmpFold
-	pairs, f4, psh, sh4 := x.pairs, x.filter4, x.pairShift, x.shift4
+	bmpFold, ascii := x.bmpFold, &x.asciiEntry
+	pairs, psh := x.pairs, x.pairShift
 	var (
-		pend    uint32
-		gap     uint8
-		prevAln bool // the previous folded character is an ASCII letter or digit
+		prev    uint32 // the previous character's id
+		cand    bool   // the previous position may start a keyword of two or more characters
+		gap     uint8  // flagGap when separators were dropped since the previous character
+		prevAln bool   // the previous character is an ASCII letter or digit
+		ok      bool
 	)
 	for i := 0; i < len(text); {
-		var (
-			id   uint32
-			fl   uint8
-			size int
-			aln  bool
-		)
-		if c := text[i]; c < utf8.RuneSelf {
-			if c = asciiFold[c]; c == 0 {
+		c := text[i]
+		if c < utf8.RuneSelf {
+			e := ascii[c]
+			if e == 0 {
 				gap = flagGap
 				i++
 				continue
 			}
-			id, fl, size, aln = uint32(c), flagASCIIAln|1<<flagWidthShift, 1, true
-		} else {
-			var r rune
-			if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
-				// Three bytes: all of CJK. Inline, as DecodeRuneInString's
-				// slow path is a call per character; overlong forms and
-				// surrogates take the checked path below.
-				r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
-				if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
-					r, size = utf8.DecodeRuneInString(text[i:])
-				}
-			} else {
-				r, size = utf8.DecodeRuneInString(text[i:])
-			}
-			// One lookup gives the kind and, for kept runes, the id.
-			e := uint32(foldExpand << foldKindShift) // astral runes: the slow path
-			if r < 0x10000 {
-				e = bmpFold[r]
-			}
-			switch e >> foldKindShift {
-			case foldKeep:
-				id, aln = e&bmpFoldID, e>>bmpFoldAlnShift&1 != 0
-				fl = uint8(e>>bmpFoldAlnShift&1)*flagASCIIAln | uint8(size)<<flagWidthShift
-			case foldSep:
-				gap = flagGap
-				i += size
-				continue
-			case foldIgnore:
-				i += size
-				continue
-			default:
-				st := foldState{chars: chars, pending: pending, pend: pend, gap: gap, prevAln: prevAln}
-				x.foldSlow(&st, r, i, size)
-				chars, pending, pend, gap, prevAln = st.chars, st.pending, st.pend, st.gap, st.prevAln
-				i += size
-				if n := len(chars) - 1; len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars <= n {
-					var ok bool
-					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
-						s.chars, s.pending = chars, pending
-						return false
-					}
-				}
-				continue
-			}
-		}
-		m := first[id]
-		if prevAln && aln {
-			m &= -gap // inside an ASCII word unless separators came between (gap is 0 or 1)
-		}
-		n := len(chars)
-		chars = append(chars, uint64(id)|uint64(fl|gap)<<chIDBits|uint64(i)<<chStartShift)
-		if pend = pend<<4 | uint32(m); pend&^0xF != 0 {
-			// As in push.
-			if pend&pendPair != 0 {
-				pend &^= (^pairBits(pairs, psh, hash2(chID(chars[n-1]), id)) & 3) << 5
-			}
-			if pend&pendLen4 != 0 && !testBit(f4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>sh4) {
-				pend &^= pendLen4
-			}
-			if pend&pendOut != 0 {
-				pending = append(pending, uint64(n-3)<<3|uint64(pend>>12))
-				if int(pending[0]>>3)+MaxKeywordChars <= n {
-					var ok bool
-					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
-						s.chars, s.pending = chars, pending
-						return false
-					}
-				}
-			}
-			pend &= pendKeep
-		}
-		gap, prevAln = 0, aln
-		i += size
-		if !aln {
-			continue
-		}
-		// The rest of an ASCII word: no gaps, no new candidates.
-		for ; i < len(text); i++ {
-			c := asciiFold[text[i]]
-			if c == 0 {
-				break
-			}
-			id := uint32(c)
 			n := len(chars)
-			chars = append(chars, uint64(id)|(flagASCIIAln|1<<flagWidthShift)<<chIDBits|uint64(i)<<chStartShift)
-			if pend != 0 {
-				pend <<= 4
-				if pend&pendPair != 0 {
-					pend &^= (^pairBits(pairs, psh, hash2(chID(chars[n-1]), id)) & 3) << 5
+			var key uint32
+			i, chars, key = foldWord(text, i, chars)
+			chars[n] |= uint64(gap) << chIDBits
+			id := e & entryID
+			if cand {
+				if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
+					pending = append(pending, uint64(n-1)<<3|uint64(b)<<1)
 				}
-				if pend&pendLen4 != 0 && !testBit(f4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>sh4) {
-					pend &^= pendLen4
+			}
+			cand = false
+			if gap != 0 || !prevAln { // else the run continues a word: no keyword starts in it
+				if e&entryStarts1 != 0 {
+					pending = append(pending, uint64(n)<<3|startsLen1)
 				}
-				if pend&pendOut != 0 {
-					pending = append(pending, uint64(n-3)<<3|uint64(pend>>12))
-					if int(pending[0]>>3)+MaxKeywordChars <= n {
-						var ok bool
-						if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
-							s.chars, s.pending = chars, pending
-							return false
+				if e&entryStartsMulti != 0 {
+					if len(chars) == n+1 {
+						cand = true // a one-letter word: the next character decides
+					} else if testBit(x.words, key>>x.wordShift) {
+						if b := pairBits(pairs, psh, hash2(id, chID(chars[n+1]))); b != 0 {
+							pending = append(pending, uint64(n)<<3|uint64(b)<<1)
 						}
 					}
 				}
-				pend &= pendKeep
+			}
+			prev, gap, prevAln = chID(chars[len(chars)-1]), 0, true
+			if len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars < len(chars) {
+				if pending, ok = x.verify(s, chars, pending, len(chars)-1-MaxKeywordChars, limit); !ok {
+					s.chars, s.pending = chars, pending
+					return false
+				}
+			}
+			continue
+		}
+		var (
+			r    rune
+			size int
+		)
+		if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
+			// Three bytes: all of CJK. Inline, as DecodeRuneInString's
+			// slow path is a call per character; overlong forms and
+			// surrogates take the checked path below.
+			r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
+			if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
+				r, size = utf8.DecodeRuneInString(text[i:])
+			}
+		} else {
+			r, size = utf8.DecodeRuneInString(text[i:])
+		}
+		e := uint32(foldExpand << foldKindShift) // astral runes: the slow path
+		if r < 0x10000 {
+			e = bmpFold[r]
+		}
+		switch e >> foldKindShift {
+		case foldKeep:
+		case foldSep:
+			gap = flagGap
+			i += size
+			continue
+		case foldIgnore:
+			i += size
+			continue
+		default:
+			st := foldState{chars: chars, pending: pending, prev: prev, cand: cand, gap: gap, prevAln: prevAln}
+			x.foldSlow(&st, r, i, size)
+			chars, pending, prev, cand, gap, prevAln = st.chars, st.pending, st.prev, st.cand, st.gap, st.prevAln
+			i += size
+			if len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars < len(chars) {
+				if pending, ok = x.verify(s, chars, pending, len(chars)-1-MaxKeywordChars, limit); !ok {
+					s.chars, s.pending = chars, pending
+					return false
+				}
+			}
+			continue
+		}
+		id, aln := e&entryID, e>>entryAlnShift&1 != 0
+		n := len(chars)
+		chars = append(chars, uint64(id)|uint64(uint8(e>>entryAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
+		if cand {
+			if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
+				pending = append(pending, uint64(n-1)<<3|uint64(b)<<1)
+				if int(pending[0]>>3)+MaxKeywordChars <= n {
+					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
+						s.chars, s.pending = chars, pending
+						return false
+					}
+				}
 			}
 		}
-	}
-	// The last three positions are still in the pipeline: none of them
-	// has the four characters a 4-character prefix needs, the last one not
-	// the two of a 2-character prefix.
-	n := len(chars)
-	for back := 3; back >= 1; back-- {
-		bits := uint8(pend>>(4*(back-1))) & 0xF &^ startsLen4
-		if back == 1 {
-			bits &^= startsLen2
+		// Inside an ASCII word no keyword starts: one that starts with a
+		// letter or digit needs a boundary before it. (Such a word reaches
+		// here only through full-width letters and the like.)
+		cand = false
+		if gap != 0 || !prevAln || !aln {
+			if e&entryStarts1 != 0 {
+				pending = append(pending, uint64(n)<<3|startsLen1)
+			}
+			cand = e&entryStartsMulti != 0
 		}
-		if bits != 0 {
-			pending = append(pending, uint64(n-back)<<3|uint64(bits))
-		}
+		prev, gap, prevAln = id, 0, aln
+		i += size
 	}
 	s.chars = chars
-	pending, ok := x.verify(s, chars, pending, n, limit)
+	pending, ok = x.verify(s, chars, pending, len(chars), limit)
 	s.pending = pending
 	return ok
+}
+
+// foldWord appends the folded run of ASCII letters and digits that starts
+// at text[i] (one at least) and returns where it ends and its word key
+// (wordKey). It is a function of its own so that its loop keeps everything
+// in registers; inlined into scan, the loop spilled half a dozen values to
+// the stack per character.
+//
+//go:noinline
+func foldWord(text string, i int, chars []uint64) (int, []uint64, uint32) {
+	const flags = (flagASCIIAln | 1<<flagWidthShift) << chIDBits
+	h := uint64(wordSeed)
+	// Eight bytes at a time: classify them in one word (SWAR), lower-case
+	// them, store all eight and keep those before the first byte that is
+	// not a letter or digit. One predictable branch per eight letters
+	// instead of one per letter and a mispredicted one per word.
+	for i+8 <= len(text) {
+		if cap(chars)-len(chars) < 8 {
+			chars = slices.Grow(chars, 8)
+		}
+		w := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
+			uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
+		upper := bytesBetween(w, 'A'-1, 'Z'+1)
+		aln := upper | bytesBetween(w, 'a'-1, 'z'+1) | bytesBetween(w, '0'-1, '9'+1)
+		w |= upper >> 2 // lower case: +0x20 where the high bit of upper is set
+		n := len(chars)
+		out := (*[8]uint64)(chars[n : n+8])
+		p := uint64(i)<<chStartShift | flags
+		const next = 1 << chStartShift
+		out[0] = w&0xFF | p
+		out[1] = w>>8&0xFF | (p + next)
+		out[2] = w>>16&0xFF | (p + 2*next)
+		out[3] = w>>24&0xFF | (p + 3*next)
+		out[4] = w>>32&0xFF | (p + 4*next)
+		out[5] = w>>40&0xFF | (p + 5*next)
+		out[6] = w>>48&0xFF | (p + 6*next)
+		out[7] = w>>56 | (p + 7*next)
+		k := bits.TrailingZeros64(^aln&0x8080808080808080) / 8
+		chars = chars[:n+k]
+		i += k
+		if k < 8 {
+			return i, chars, wordKeyOf(wordMix(h, w&(1<<(8*k)-1)))
+		}
+		h = wordMix(h, w)
+	}
+	// The last few bytes of the text.
+	var block uint64
+	j := 0
+	for ; i < len(text); i++ {
+		c := asciiFold[text[i]]
+		if c == 0 {
+			break
+		}
+		chars = append(chars, uint64(c)|flags|uint64(i)<<chStartShift)
+		block |= uint64(c) << (8 * j)
+		if j++; j == 8 {
+			h, block, j = wordMix(h, block), 0, 0
+		}
+	}
+	return i, chars, wordKeyOf(wordMix(h, block))
+}
+
+// bytesBetween sets the high bit of each byte of w that is strictly between
+// lo and hi (lo, hi ≤ 128), and of no other byte: "has between" from Bit
+// Twiddling Hacks, exact per byte as no carry crosses a byte.
+func bytesBetween(w uint64, lo, hi uint64) uint64 {
+	const ones, low7, high = 0x0101010101010101, 0x7F7F7F7F7F7F7F7F, 0x8080808080808080
+	t := w & low7
+	return (ones*(127+hi) - t) & ^w & (t + ones*(127-lo)) & high
 }
 
 // foldState is scan's loop state, for the slow path.
 type foldState struct {
 	chars, pending []uint64
-	pend           uint32
+	prev           uint32
+	cand           bool
 	gap            uint8
 	prevAln        bool
 }
@@ -586,44 +715,34 @@ func (x *keywordIndex) foldSlow(st *foldState, r rune, i, size int) {
 	}
 }
 
-// push appends one folded character and advances the filter pipeline; scan
-// inlines the same for its hot cases.
+// push appends one folded character and tests the positions it decides;
+// scan inlines the same for its hot cases.
 func (x *keywordIndex) push(st *foldState, id uint32, fl uint8, aln bool, start int) {
-	m := x.first[id]
-	if st.gap == 0 && st.prevAln && aln {
-		m = 0 // inside an ASCII word
-	}
 	n := len(st.chars)
 	st.chars = append(st.chars, uint64(id)|uint64(fl|st.gap)<<chIDBits|uint64(start)<<chStartShift)
-	pend := st.pend<<4 | uint32(m)
-	if pend&^0xF != 0 {
-		// The position before this one has its two characters: test the
-		// pair filter.
-		chars := st.chars
-		if pend&pendPair != 0 {
-			pend &^= (^pairBits(x.pairs, x.pairShift, hash2(chID(chars[n-1]), id)) & 3) << 5
+	if st.cand {
+		if b := pairBits(x.pairs, x.pairShift, hash2(st.prev, id)); b != 0 {
+			st.pending = append(st.pending, uint64(n-1)<<3|uint64(b)<<1)
 		}
-		// The position three back has its four: test the 4-character
-		// filter. Then that position is decided.
-		if pend&pendLen4 != 0 && !testBit(x.filter4, hash4(chID(chars[n-3]), chID(chars[n-2]), chID(chars[n-1]), id)>>x.shift4) {
-			pend &^= pendLen4
-		}
-		if pend&pendOut != 0 {
-			st.pending = append(st.pending, uint64(n-3)<<3|uint64(pend>>12))
-		}
-		pend &= pendKeep
 	}
-	st.pend = pend
-	st.gap, st.prevAln = 0, aln
+	st.cand = false
+	if st.gap != 0 || !st.prevAln || !aln {
+		m := x.first[id]
+		if m&startsLen1 != 0 {
+			st.pending = append(st.pending, uint64(n)<<3|startsLen1)
+		}
+		st.cand = m&(startsLen2|startsLen4) != 0
+	}
+	st.prev, st.gap, st.prevAln = id, 0, aln
 }
 
 // verify checks the pending positions up to upto (all of them must have
 // their next MaxKeywordChars characters folded, or be near the text's end)
 // against their candidate keywords, in text order, and records at most
-// limit occurrences in s.matches. It returns the positions still pending,
-// moved to the front, and false when it stopped at the limit. scan calls it
-// every MaxKeywordChars characters or so, while the characters it reads are
-// still in cache.
+// limit occurrences in s.matches. A position that passed the pair filter
+// for a keyword of four or more characters is first tested against the
+// four-character filter. It returns the positions still pending, moved to
+// the front, and false when it stopped at the limit.
 func (x *keywordIndex) verify(s *scratch, chars, pending []uint64, upto, limit int) ([]uint64, bool) {
 	n := len(chars)
 	d := 0
@@ -652,8 +771,11 @@ func (x *keywordIndex) verify(s *scratch, chars, pending []uint64, upto, limit i
 				}
 			}
 		}
-		if bits&startsLen4 != 0 {
+		if bits&startsLen4 != 0 && i+4 <= n {
 			h := hash4(a, chID(chars[i+1]), chID(chars[i+2]), chID(chars[i+3]))
+			if !testBit(x.filter4, h>>x.shift4) {
+				continue
+			}
 			for _, e := range x.verify4.row(h >> x.rowShift4) {
 				if e.h != h {
 					continue

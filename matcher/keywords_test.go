@@ -150,8 +150,15 @@ func TestKeywordIndexMatchesNaive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alphabet := []string{"刷", "单", "贷", "貸", "款", "a", "b", "A", "1", " ", "*", "\u200b", "ﬁ", "ｂ", "。", "é"}
+	// The second alphabet is mostly ASCII letters, so the text has words
+	// longer than the eight bytes foldWord classifies at once, and words
+	// that are and are not prefixes of keywords.
+	alphabets := [][]string{
+		{"刷", "单", "贷", "貸", "款", "a", "b", "A", "1", " ", "*", "\u200b", "ﬁ", "ｂ", "。", "é"},
+		{"a", "b", "B", "c", "1", "a", "b", "c", "ab", "ABC", " ", "-", "刷", "ｂ", "ﬁ"},
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	var alphabet []string
 	randString := func(min, max int) string {
 		var b strings.Builder
 		for n := min + rng.IntN(max-min+1); n > 0; n-- {
@@ -159,7 +166,8 @@ func TestKeywordIndexMatchesNaive(t *testing.T) {
 		}
 		return b.String()
 	}
-	for round := 0; round < 2000; round++ {
+	for round := 0; round < 4000; round++ {
+		alphabet = alphabets[round%2]
 		var keywords []string
 		b := newKeywordBuilder(fold)
 		for k := 0; k < 1+rng.IntN(12); k++ {
@@ -169,7 +177,7 @@ func TestKeywordIndexMatchesNaive(t *testing.T) {
 			}
 		}
 		x := b.build()
-		text := randString(0, 80)
+		text := randString(0, 80+round%2*120)
 		sc := &scratch{}
 		x.scan(text, sc, 1<<20)
 		var got []occurrence
@@ -266,4 +274,27 @@ func FuzzLinkHosts(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestWordKey checks that foldWord's word key, computed eight bytes at a
+// time, is the key wordKey gives the folded word, for every length around
+// the block size, at the end of the text and before a separator.
+func TestWordKey(t *testing.T) {
+	const letters = "aBc1XyZ09qRsTuVwxyzABCdefGHIjklMNOpQ"
+	for n := 1; n <= len(letters); n++ {
+		word := letters[:n]
+		want := wordKey([]byte(strings.ToLower(word)))
+		for _, text := range []string{word, word + " tail", "\u00e9" + word + "。"} {
+			i := strings.Index(text, word)
+			end, chars, got := foldWord(text, i, nil)
+			if end != i+n || len(chars) != n || got != want {
+				t.Fatalf("foldWord(%q, %d) = end %d, %d chars, key %#x; want end %d, %d chars, key %#x", text, i, end, len(chars), got, i+n, n, want)
+			}
+			for j, c := range chars {
+				if byte(chID(c)) != strings.ToLower(word)[j] || chStart(c) != i+j {
+					t.Fatalf("foldWord(%q): character %d is %q at %d", text, j, rune(chID(c)), chStart(c))
+				}
+			}
+		}
+	}
 }
