@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"sync"
 	"testing"
+	"unsafe"
 
 	"github.com/cloudflare/ahocorasick"
 )
@@ -127,7 +128,7 @@ func benchKeywordScan(b *testing.B, n int) {
 }
 
 func scratchBytes(s *scratch) int {
-	return 8*cap(s.chars) + 8*cap(s.pending) + 12*cap(s.matches)
+	return 8*cap(s.chars) + 8*cap(s.pending) + int(unsafe.Sizeof(keywordMatch{}))*cap(s.matches)
 }
 
 // BenchmarkKeywordIndexMemory reports the heap a built keyword index

@@ -80,10 +80,11 @@ type keywordIndex struct {
 	verify1, verify2, verify4 csr
 }
 
-// keywordMatch is one occurrence in folded coordinates.
+// keywordMatch is one occurrence.
 type keywordMatch struct {
-	kw         int32
-	start, end int32 // folded character positions, end exclusive
+	kw           int32
+	start, end   int32 // folded character positions in the whole text, end exclusive
+	bstart, bend int32 // the byte offsets of its span in the original text
 }
 
 // keywordBuilder collects keywords before the index is built.
@@ -434,7 +435,11 @@ func chStart(c uint64) int   { return int(c >> chStartShift) }
 
 // scratch holds one text's folded form; pooled so scans do not allocate.
 type scratch struct {
-	chars []uint64 // packed folded characters
+	// chars holds the packed folded characters from position base on: the
+	// scan keeps only the last few hundred (see scanChunk), so the buffer
+	// stays in the L1 cache next to the filters.
+	chars []uint64
+	base  int
 	// pending lists, in text order, the positions that passed the filters
 	// (pos<<3 | startsLen* bits still to verify): a character some keyword
 	// starts with, not inside an ASCII word (a keyword starting there starts
@@ -444,6 +449,18 @@ type scratch struct {
 	matches []keywordMatch
 	runs    [2]digitRun // the detectors' work space
 }
+
+// The scan folds into a buffer of scanChunk characters plus room for a
+// word; when it is full, flush verifies what it can and moves the last
+// MaxKeywordChars+1 characters to the front. Folding a 4 MB text into one
+// 16 MB buffer instead streamed every filter out of the L1 cache.
+const (
+	scanChunk = 1024
+	scanRoom  = 256
+)
+
+// folded returns the number of characters the last scan folded.
+func (s *scratch) folded() int { return s.base + len(s.chars) }
 
 // asciiFold maps ASCII letters and digits to their folded byte, all else
 // (and every byte ≥ 0x80) to 0. The folded byte is also the character's id.
@@ -471,9 +488,16 @@ var asciiFold = func() (t [256]byte) {
 // they read are still in cache. Runes the BMP table does not fold in one
 // step go through foldSlow and push, which do the same.
 func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
-	chars, pending := s.chars[:0], s.pending[:0]
+	// pending lives in s: it is appended to for one character in ten, and
+	// as a local it took three of the registers the loop needs.
+	chars := s.chars[:0]
+	if cap(chars) < scanChunk+scanRoom {
+		chars = make([]uint64, 0, scanChunk+scanRoom)
+	}
+	s.base = 0
+	s.pending = s.pending[:0]
 	s.matches = s.matches[:0]
-	bmpFold, ascii := x.bmpFold, &x.asciiEntry
+	bmpFold, ascii := (*[0x10000]uint32)(x.bmpFold), &x.asciiEntry
 	pairs, psh := x.pairs, x.pairShift
 	var (
 		prev    uint32 // the previous character's id
@@ -483,6 +507,12 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		ok      bool
 	)
 	for i := 0; i < len(text); {
+		if len(chars) >= scanChunk {
+			if chars, ok = x.flush(s, chars, limit); !ok {
+				s.chars = chars
+				return false
+			}
+		}
 		c := text[i]
 		if c < utf8.RuneSelf {
 			e := ascii[c]
@@ -498,28 +528,28 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 			id := e & entryID
 			if cand {
 				if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
-					pending = append(pending, uint64(n-1)<<3|uint64(b)<<1)
+					s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
 				}
 			}
 			cand = false
 			if gap != 0 || !prevAln { // else the run continues a word: no keyword starts in it
 				if e&entryStarts1 != 0 {
-					pending = append(pending, uint64(n)<<3|startsLen1)
+					s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 				}
 				if e&entryStartsMulti != 0 {
 					if len(chars) == n+1 {
 						cand = true // a one-letter word: the next character decides
 					} else if testBit(x.words, key>>x.wordShift) {
 						if b := pairBits(pairs, psh, hash2(id, chID(chars[n+1]))); b != 0 {
-							pending = append(pending, uint64(n)<<3|uint64(b)<<1)
+							s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
 						}
 					}
 				}
 			}
 			prev, gap, prevAln = chID(chars[len(chars)-1]), 0, true
-			if len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars < len(chars) {
-				if pending, ok = x.verify(s, chars, pending, len(chars)-1-MaxKeywordChars, limit); !ok {
-					s.chars, s.pending = chars, pending
+			if len(s.pending) > 0 && int(s.pending[0]>>3)+MaxKeywordChars < len(chars) {
+				if s.pending, ok = x.verify(s, chars, s.pending, len(chars)-1-MaxKeywordChars, limit); !ok {
+					s.chars = chars
 					return false
 				}
 			}
@@ -554,13 +584,13 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 			i += size
 			continue
 		default:
-			st := foldState{chars: chars, pending: pending, prev: prev, cand: cand, gap: gap, prevAln: prevAln}
+			st := foldState{chars: chars, pending: s.pending, prev: prev, cand: cand, gap: gap, prevAln: prevAln}
 			x.foldSlow(&st, r, i, size)
-			chars, pending, prev, cand, gap, prevAln = st.chars, st.pending, st.prev, st.cand, st.gap, st.prevAln
+			chars, s.pending, prev, cand, gap, prevAln = st.chars, st.pending, st.prev, st.cand, st.gap, st.prevAln
 			i += size
-			if len(pending) > 0 && int(pending[0]>>3)+MaxKeywordChars < len(chars) {
-				if pending, ok = x.verify(s, chars, pending, len(chars)-1-MaxKeywordChars, limit); !ok {
-					s.chars, s.pending = chars, pending
+			if len(s.pending) > 0 && int(s.pending[0]>>3)+MaxKeywordChars < len(chars) {
+				if s.pending, ok = x.verify(s, chars, s.pending, len(chars)-1-MaxKeywordChars, limit); !ok {
+					s.chars = chars
 					return false
 				}
 			}
@@ -571,10 +601,10 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		chars = append(chars, uint64(id)|uint64(uint8(e>>entryAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
 		if cand {
 			if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
-				pending = append(pending, uint64(n-1)<<3|uint64(b)<<1)
-				if int(pending[0]>>3)+MaxKeywordChars <= n {
-					if pending, ok = x.verify(s, chars, pending, n-MaxKeywordChars, limit); !ok {
-						s.chars, s.pending = chars, pending
+				s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
+				if int(s.pending[0]>>3)+MaxKeywordChars <= n {
+					if s.pending, ok = x.verify(s, chars, s.pending, n-MaxKeywordChars, limit); !ok {
+						s.chars = chars
 						return false
 					}
 				}
@@ -586,7 +616,7 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		cand = false
 		if gap != 0 || !prevAln || !aln {
 			if e&entryStarts1 != 0 {
-				pending = append(pending, uint64(n)<<3|startsLen1)
+				s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 			}
 			cand = e&entryStartsMulti != 0
 		}
@@ -594,9 +624,27 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		i += size
 	}
 	s.chars = chars
-	pending, ok = x.verify(s, chars, pending, len(chars), limit)
-	s.pending = pending
+	s.pending, ok = x.verify(s, chars, s.pending, len(chars), limit)
 	return ok
+}
+
+// flush verifies the pending positions whose characters are all folded and
+// moves the characters still needed, the last MaxKeywordChars and the one
+// before them (emit's word-boundary check reads it), to the front of chars.
+func (x *keywordIndex) flush(s *scratch, chars []uint64, limit int) ([]uint64, bool) {
+	n := len(chars)
+	k := n - 1 - MaxKeywordChars
+	var ok bool
+	if s.pending, ok = x.verify(s, chars, s.pending, k, limit); !ok {
+		return chars, false
+	}
+	// Every position still pending is after k.
+	copy(chars, chars[k:])
+	for j := range s.pending {
+		s.pending[j] -= uint64(k) << 3
+	}
+	s.base += k
+	return chars[:n-k], true
 }
 
 // foldWord appends the folded run of ASCII letters and digits that starts
@@ -817,12 +865,15 @@ func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int
 	if len(s.matches) >= limit {
 		return false
 	}
-	s.matches = append(s.matches, keywordMatch{kw: k, start: int32(i), end: int32(j)})
+	last := chars[j-1]
+	s.matches = append(s.matches, keywordMatch{
+		kw: k, start: int32(s.base + i), end: int32(s.base + j),
+		bstart: int32(chStart(chars[i])), bend: int32(chStart(last) + int(chFlags(last)>>flagWidthShift)),
+	})
 	return true
 }
 
 // span turns folded positions into original byte offsets.
 func (s *scratch) span(m keywordMatch) (int, int) {
-	last := s.chars[m.end-1]
-	return chStart(s.chars[m.start]), chStart(last) + int(chFlags(last)>>flagWidthShift)
+	return int(m.bstart), int(m.bend)
 }
