@@ -500,10 +500,13 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 	bmpFold, ascii := (*[0x10000]uint32)(x.bmpFold), &x.asciiEntry
 	pairs, psh := x.pairs, x.pairShift
 	var (
-		prev    uint32 // the previous character's id
-		cand    bool   // the previous position may start a keyword of two or more characters
-		gap     uint8  // flagGap when separators were dropped since the previous character
-		prevAln bool   // the previous character is an ASCII letter or digit
+		prev uint32 // the previous character's id
+		// cand is 3 (both pair bits) when the previous position may start
+		// a keyword of two or more characters, else 0: a mask rather than a
+		// branch, as it is true for four Chinese characters in five.
+		cand    uint32
+		gap     uint8 // flagGap when separators were dropped since the previous character
+		prevAln bool  // the previous character is an ASCII letter or digit
 		ok      bool
 	)
 	for i := 0; i < len(text); {
@@ -526,19 +529,19 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 			i, chars, key = foldWord(text, i, chars)
 			chars[n] |= uint64(gap) << chIDBits
 			id := e & entryID
-			if cand {
+			if cand != 0 { // rare after the first letter of a word: a branch
 				if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
 					s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
 				}
 			}
-			cand = false
+			cand = 0
 			if gap != 0 || !prevAln { // else the run continues a word: no keyword starts in it
 				if e&entryStarts1 != 0 {
 					s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 				}
 				if e&entryStartsMulti != 0 {
 					if len(chars) == n+1 {
-						cand = true // a one-letter word: the next character decides
+						cand = 3 // a one-letter word: the next character decides
 					} else if testBit(x.words, key>>x.wordShift) {
 						if b := pairBits(pairs, psh, hash2(id, chID(chars[n+1]))); b != 0 {
 							s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
@@ -584,9 +587,13 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 			i += size
 			continue
 		default:
-			st := foldState{chars: chars, pending: s.pending, prev: prev, cand: cand, gap: gap, prevAln: prevAln}
+			st := foldState{chars: chars, pending: s.pending, prev: prev, cand: cand != 0, gap: gap, prevAln: prevAln}
 			x.foldSlow(&st, r, i, size)
-			chars, s.pending, prev, cand, gap, prevAln = st.chars, st.pending, st.prev, st.cand, st.gap, st.prevAln
+			chars, s.pending, prev, gap, prevAln = st.chars, st.pending, st.prev, st.gap, st.prevAln
+			cand = 0
+			if st.cand {
+				cand = 3
+			}
 			i += size
 			if len(s.pending) > 0 && int(s.pending[0]>>3)+MaxKeywordChars < len(chars) {
 				if s.pending, ok = x.verify(s, chars, s.pending, len(chars)-1-MaxKeywordChars, limit); !ok {
@@ -599,26 +606,24 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		id, aln := e&entryID, e>>entryAlnShift&1 != 0
 		n := len(chars)
 		chars = append(chars, uint64(id)|uint64(uint8(e>>entryAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
-		if cand {
-			if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
-				s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
-				if int(s.pending[0]>>3)+MaxKeywordChars <= n {
-					if s.pending, ok = x.verify(s, chars, s.pending, n-MaxKeywordChars, limit); !ok {
-						s.chars = chars
-						return false
-					}
+		if b := pairBits(pairs, psh, hash2(prev, id)) & cand; b != 0 {
+			s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
+			if int(s.pending[0]>>3)+MaxKeywordChars <= n {
+				if s.pending, ok = x.verify(s, chars, s.pending, n-MaxKeywordChars, limit); !ok {
+					s.chars = chars
+					return false
 				}
 			}
 		}
 		// Inside an ASCII word no keyword starts: one that starts with a
 		// letter or digit needs a boundary before it. (Such a word reaches
 		// here only through full-width letters and the like.)
-		cand = false
+		cand = 0
 		if gap != 0 || !prevAln || !aln {
 			if e&entryStarts1 != 0 {
 				s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 			}
-			cand = e&entryStartsMulti != 0
+			cand = e / entryStartsMulti & 1 * 3
 		}
 		prev, gap, prevAln = id, 0, aln
 		i += size
