@@ -162,6 +162,7 @@ type benchDomains struct {
 	misses   []string // no suffix is listed
 	hits10   []string // 10% hit (a listed name or a subdomain of one)
 	hits10MC []string // hits10 in DNS 0x20 mixed case
+	hitsAll  []string // every one a hit, for the cost of a hit alone
 	avgLen   float64
 	avgDots  float64 // labels per query name minus one
 }
@@ -245,7 +246,17 @@ func genDomains(n, q int) *benchDomains {
 		d.hits10[i], d.hits10[j] = d.hits10[j], d.hits10[i]
 		d.hits10MC[i], d.hits10MC[j] = d.hits10MC[j], d.hits10MC[i]
 	})
+	// A generator of their own, so the other mixes stay what they were.
+	ra := benchRand(6)
+	for range q {
+		name, target := pick(ra, d.rules), 26+ra.IntN(17)
+		for first := ra.IntN(10) < 8; first || len(name) < target; first = false {
+			name = prefixLabel(ra) + "." + name
+		}
+		d.hitsAll = append(d.hitsAll, name)
+	}
 	d.misses, d.hits10, d.hits10MC = contiguous(d.misses), contiguous(d.hits10), contiguous(d.hits10MC)
+	d.hitsAll = contiguous(d.hitsAll)
 	return d
 }
 

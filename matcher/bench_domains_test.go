@@ -126,6 +126,8 @@ func BenchmarkDomainLookup1M(b *testing.B) {
 		{"misses-hot64", hot64(fx.misses), false},    // 64 names over and over: all in cache
 		{"misses-serial", fx.misses, true},
 		{"10pct-hits-serial", fx.hits10, true},
+		{"all-hits", fx.hitsAll, false},
+		{"all-hits-serial", fx.hitsAll, true},
 	}
 	const mask = benchQueries - 1
 	for _, mix := range mixes {
@@ -271,4 +273,24 @@ func BenchmarkDomainFalseMatch1M(b *testing.B) {
 	}
 	b.ReportMetric(float64(falses)/float64(total)*1e6, "false/Mprobe")
 	b.ReportMetric(float64(len(fx.rules))/(1<<40)*1e6, "tag-only/Mprobe")
+}
+
+// BenchmarkMemoryLatency is the machine's reference for what a hit in a
+// 1M-rule index must cost: one load from a random place in a 64 MB array
+// that depends on the load before it (a pointer chase), so nothing
+// overlaps and no cache holds it. One op = one load.
+func BenchmarkMemoryLatency(b *testing.B) {
+	const n = 64 << 20 / 8
+	next := make([]uint64, n)
+	r := benchRand(7)
+	perm := r.Perm(n) // one cycle through every slot, in random order
+	for i := range perm {
+		next[perm[i]] = uint64(perm[(i+1)%n])
+	}
+	b.ResetTimer()
+	p := uint64(0)
+	for i := 0; i < b.N; i++ {
+		p = next[p]
+	}
+	benchSink += int(p)
 }

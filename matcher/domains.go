@@ -14,24 +14,22 @@ import (
 // The domain index answers "which rules cover this hostname or one of its
 // parents" with one hash probe per label suffix. Suffixes are hashed with a
 // per-index random seed (hash/maphash), so nobody can precompute names that
-// collide with a rule. A slot packs 40 bits of the hash as a tag with a
-// 24-bit entry index into one uint64, and no key strings are kept: that is
-// what keeps 1M domains under 48 MB. The 24 hash bits the tag leaves out
-// sit in the entry's padding, so a probe compares all 64 bits: a false match
-// needs some listed name with the same 64-bit hash, n/2^64 per probe (5e-14
-// at 1M rules; 40 bits alone would be ~1e-6), and it cannot be aimed at.
-// Slot and filter positions derive from the
-// tag alone, so the table can grow without the keys. A small blocked Bloom
-// filter in front keeps the usual "not listed" probe inside the CPU cache;
-// only suffixes that pass it touch the table.
+// collide with a rule. The table is open addressing with linear probing, and
+// a slot is the rule itself: the domain's full 64-bit hash, its file, line
+// and flags in 16 bytes. No key strings are kept, which is what keeps 1M
+// domains far under 48 MB; a false match needs some listed name with the
+// same 64-bit hash, n/2^64 per probe (5e-14 at 1M rules), and it cannot be
+// aimed at. A hit costs one random memory access, not one for a slot and
+// another for the rule it points to: at 1M rules both miss the cache, and
+// that second miss was most of the time of a lookup that hits. A small
+// blocked Bloom filter in front keeps the usual "not listed" probe inside
+// the CPU cache; only suffixes that pass it touch the table. A domain
+// listed twice in one pack (a rule and an exception, say) takes two slots
+// with the same hash, next to each other.
 
-// MaxDomainRules is what a 24-bit entry index can address.
+// MaxDomainRules bounds the rules of one pack, so slot numbers fit an int32
+// with room to grow.
 const MaxDomainRules = 1<<24 - 1
-
-const (
-	domainTagShift = 24
-	domainIdxMask  = 1<<domainTagShift - 1
-)
 
 // Flags of a domain entry.
 const (
@@ -39,28 +37,21 @@ const (
 	domainSubdomainsOnly             // "*.d": matches below d, not d itself
 )
 
-// domainEntry is one rule on one domain; entries for the same domain are
-// chained through next (-1 ends a chain). check holds the 24 hash bits the
-// slot's tag leaves out, in what was padding: a probe must match tag and
-// check, 64 bits in all.
+// domainEntry is one rule on one domain: a slot of the table. hash 0 marks
+// an empty slot (a domain whose hash is 0 is stored as 1).
 type domainEntry struct {
+	hash  uint64
 	line  uint32
-	next  int32
-	pack  uint16
 	file  uint16
 	flags uint8
-	check [3]uint8
 }
 
-func checkOf(h uint64) [3]uint8 { return [3]uint8{uint8(h), uint8(h >> 8), uint8(h >> 16)} }
-
 type domainIndex struct {
-	seed    maphash.Seed
-	slots   []uint64
-	mask    uint64
-	filter  []uint64
-	fshift  uint
-	entries []domainEntry
+	seed   maphash.Seed
+	slots  []domainEntry
+	n      int // rules stored
+	filter []uint64
+	fshift uint
 }
 
 var errDomainIndexFull = errors.New("domain index full: more than 16M rules")
@@ -68,25 +59,30 @@ var errDomainIndexFull = errors.New("domain index full: more than 16M rules")
 // newDomainIndex sizes the index for about capacity entries; it grows past
 // that, but a good hint (the previous rule set's size) avoids the copies.
 func newDomainIndex(capacity int) *domainIndex {
-	if capacity < 16 {
-		capacity = 16
-	}
-	slots := 1 << bits.Len(uint(capacity*4/3)) // load ≤ 0.75
-	fwords := slots / 8                        // 8 filter bits per slot, as grow keeps it
-	return &domainIndex{
-		seed:    maphash.MakeSeed(),
-		slots:   make([]uint64, slots),
-		mask:    uint64(slots - 1),
-		filter:  make([]uint64, fwords),
-		fshift:  uint(64 - bits.TrailingZeros(uint(fwords))),
-		entries: make([]domainEntry, 0, capacity),
-	}
+	capacity = max(capacity, 16)
+	d := &domainIndex{seed: maphash.MakeSeed()}
+	d.alloc(capacity*4/3+1, capacity)
+	return d
 }
 
-// filterBits derives the filter word and two bit positions from a tag,
+// alloc makes room for slots slots (load ≤ 0.75) and a filter of about 16
+// bits per rule for capacity rules, a power of two in 64-bit words.
+func (d *domainIndex) alloc(slots, capacity int) {
+	words := 1 << bits.Len(uint(max(capacity*16/64, 1)-1))
+	d.slots = make([]domainEntry, slots)
+	d.filter = make([]uint64, words)
+	d.fshift = uint(64 - bits.TrailingZeros(uint(words)))
+}
+
+// hashOf is the key of a normalized domain, never 0.
+func (d *domainIndex) hashOf(domain string) uint64 {
+	return max(maphash.String(d.seed, domain), 1)
+}
+
+// filterBits derives the filter word and two bit positions from a hash,
 // mixed differently from homeOf so the two do not fail together.
-func (d *domainIndex) filterBits(tag uint64) (uint64, uint64) {
-	f := (tag ^ tag>>21) * 0xD6E8FEB86659FD93
+func (d *domainIndex) filterBits(h uint64) (uint64, uint64) {
+	f := (h ^ h>>29) * 0xD6E8FEB86659FD93
 	var w uint64
 	if d.fshift < 64 {
 		w = f >> d.fshift
@@ -94,65 +90,61 @@ func (d *domainIndex) filterBits(tag uint64) (uint64, uint64) {
 	return w, 1<<(f&63) | 1<<((f>>6)&63)
 }
 
+// homeOf maps a hash onto the slots (multiply-shift: any table size).
+func (d *domainIndex) homeOf(h uint64) int {
+	hi, _ := bits.Mul64(h*0x9E3779B97F4A7C15, uint64(len(d.slots)))
+	return int(hi)
+}
+
 // add inserts a rule for an already normalized domain.
 func (d *domainIndex) add(domain string, e domainEntry) error {
-	if len(d.entries) >= MaxDomainRules {
+	if d.n >= MaxDomainRules {
 		return errDomainIndexFull
 	}
-	if uint64(len(d.entries)+1)*4 > uint64(len(d.slots))*3 {
+	if (d.n+1)*4 > len(d.slots)*3 {
 		d.grow()
 	}
-	h := maphash.String(d.seed, domain)
-	tag := h >> domainTagShift
-	e.check = checkOf(h)
-	w, m := d.filterBits(tag)
-	d.filter[w] |= m
-	idx := uint64(len(d.entries))
-	for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
-		v := d.slots[s]
-		if v == 0 {
-			e.next = -1
-			d.slots[s] = tag<<domainTagShift | (idx + 1)
-			break
-		}
-		if v>>domainTagShift == tag {
-			e.next = int32(v&domainIdxMask) - 1
-			d.slots[s] = tag<<domainTagShift | (idx + 1)
-			break
-		}
-	}
-	d.entries = append(d.entries, e)
+	e.hash = d.hashOf(domain)
+	d.insert(e)
+	d.n++
 	return nil
 }
 
-// grow doubles the slots and the filter, re-placing every key from its tag.
-func (d *domainIndex) grow() {
-	old := d.slots
-	d.slots = make([]uint64, 2*len(old))
-	d.mask = uint64(len(d.slots) - 1)
-	d.filter = make([]uint64, 2*len(d.filter))
-	d.fshift--
-	for _, v := range old {
-		if v == 0 {
-			continue
+// insert places e after every slot of its probe sequence already taken,
+// so rules on one domain stay in the order they were added.
+func (d *domainIndex) insert(e domainEntry) {
+	w, m := d.filterBits(e.hash)
+	d.filter[w] |= m
+	for s := d.homeOf(e.hash); ; {
+		if d.slots[s].hash == 0 {
+			d.slots[s] = e
+			return
 		}
-		tag := v >> domainTagShift
-		w, m := d.filterBits(tag)
-		d.filter[w] |= m
-		for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
-			if d.slots[s] == 0 {
-				d.slots[s] = v
-				break
-			}
+		if s++; s == len(d.slots) {
+			s = 0
 		}
 	}
 }
 
-// homeOf picks a key's first slot from its tag: 40 random bits are plenty
-// for any table this index can hold (2^24 keys → at most 2^25 slots).
-func (d *domainIndex) homeOf(tag uint64) uint64 { return (tag * 0x9E3779B97F4A7C15 >> 24) & d.mask }
+// grow doubles the slots and the filter, re-placing every rule from its
+// hash. Rules on one domain are re-placed in their probe order, from the
+// start of the run of taken slots they sit in, so their order survives.
+func (d *domainIndex) grow() {
+	old := d.slots
+	d.alloc(2*len(old), 2*len(old)*3/4)
+	start := 0 // the first slot after an empty one: the start of a run
+	for start < len(old) && old[start].hash != 0 {
+		start++
+	}
+	for k := range old {
+		if e := old[(start+k)%len(old)]; e.hash != 0 {
+			d.insert(e)
+		}
+	}
+}
 
-// domainHit is a rule that covers a suffix starting at byte at of the name.
+// domainHit is a rule (a slot) that covers a suffix starting at byte at of
+// the name.
 type domainHit struct {
 	entry int32
 	at    int32
@@ -201,8 +193,8 @@ func dotBytes(w uint64) uint64 {
 }
 
 func (d *domainIndex) probe(name string, at int, out []domainHit) []domainHit {
-	h := maphash.String(d.seed, name[at:])
-	w, m := d.filterBits(h >> domainTagShift)
+	h := d.hashOf(name[at:])
+	w, m := d.filterBits(h)
 	if d.filter[w]&m != m {
 		return out
 	}
@@ -211,22 +203,16 @@ func (d *domainIndex) probe(name string, at int, out []domainHit) []domainHit {
 
 // probeHash looks up one suffix, with hash h, that passed the filter.
 func (d *domainIndex) probeHash(h uint64, at int, out []domainHit) []domainHit {
-	tag := h >> domainTagShift
-	for s := d.homeOf(tag); ; s = (s + 1) & d.mask {
-		v := d.slots[s]
-		if v == 0 {
+	for s := d.homeOf(h); ; {
+		switch d.slots[s].hash {
+		case 0:
 			return out
+		case h:
+			out = append(out, domainHit{entry: int32(s), at: int32(at)})
 		}
-		if v>>domainTagShift != tag {
-			continue
+		if s++; s == len(d.slots) {
+			s = 0
 		}
-		chk := checkOf(h)
-		for e := int32(v&domainIdxMask) - 1; e >= 0; e = d.entries[e].next {
-			if d.entries[e].check == chk {
-				out = append(out, domainHit{entry: e, at: int32(at)})
-			}
-		}
-		return out
 	}
 }
 

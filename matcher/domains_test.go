@@ -87,7 +87,7 @@ func TestDomainIndexGrowsAndAllocsNothing(t *testing.T) {
 	var buf [32]domainHit
 	for i := 0; i < n; i++ {
 		got := idx.lookup(fmt.Sprintf("www.d%d.test", i), buf[:0])
-		if len(got) != 1 || idx.entries[got[0].entry].line != uint32(i+1) || got[0].at != 4 {
+		if len(got) != 1 || idx.slots[got[0].entry].line != uint32(i+1) || got[0].at != 4 {
 			t.Fatalf("lookup d%d after growth: %+v", i, got)
 		}
 	}

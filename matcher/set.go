@@ -118,7 +118,7 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 		found := p.domains.lookup(norm, buf[:0])
 		best := -1
 		for i, h := range found {
-			e := &p.domains.entries[h.entry]
+			e := &p.domains.slots[h.entry]
 			if e.flags&domainException != 0 {
 				best = -1
 				break
@@ -134,7 +134,7 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 			continue
 		}
 		h := found[best]
-		e := &p.domains.entries[h.entry]
+		e := &p.domains.slots[h.entry]
 		start, end := int(h.at), len(norm)
 		if !sameOffsets {
 			start, end = 0, len(name)
