@@ -477,16 +477,16 @@ var asciiFold = func() (t [256]byte) {
 // scan folds text into s and finds the keyword occurrences in it, at most
 // limit of them, in s.matches. It returns false when it stopped at the limit.
 //
-// Folding and filtering are one pass. A run of ASCII letters and digits is
-// folded whole by foldWord, which also returns the run's word key: a
-// keyword that starts with a letter or digit can only start at such a run,
-// and only if the run is a prefix of it, which the word filter tests with
-// one bit. Any other character is folded with one table read (its entry)
-// and stored; the position before it is tested against the pair filter as
-// soon as its second character is known. The few positions that pass are
-// verified about MaxKeywordChars characters later, while the characters
-// they read are still in cache. Runes the BMP table does not fold in one
-// step go through foldSlow and push, which do the same.
+// Folding and filtering are one pass. ASCII text goes to scanASCII, which
+// folds a run of letters and digits (a word) whole and computes its word
+// key: a keyword that starts with a letter or digit can only start at such
+// a run, and only if the run is a prefix of it, which the word filter tests
+// with one bit. Any other character is folded with one table read (its
+// entry) and stored; the position before it is tested against the pair
+// filter as soon as its second character is known. The few positions that
+// pass are verified when the buffer is flushed, every scanChunk characters,
+// while the characters they read are still in cache. Runes the BMP table
+// does not fold in one step go through foldSlow and push, which do the same.
 func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 	// pending lives in s: it is appended to for one character in ten, and
 	// as a local it took three of the registers the loop needs.
@@ -497,7 +497,7 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 	s.base = 0
 	s.pending = s.pending[:0]
 	s.matches = s.matches[:0]
-	bmpFold, ascii := (*[0x10000]uint32)(x.bmpFold), &x.asciiEntry
+	bmpFold := (*[0x10000]uint32)(x.bmpFold)
 	pairs, psh := x.pairs, x.pairShift
 	var (
 		prev uint32 // the previous character's id
@@ -518,44 +518,9 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		}
 		c := text[i]
 		if c < utf8.RuneSelf {
-			e := ascii[c]
-			if e == 0 {
-				gap = flagGap
-				i++
-				continue
-			}
-			n := len(chars)
-			var key uint32
-			i, chars, key = foldWord(text, i, chars)
-			chars[n] |= uint64(gap) << chIDBits
-			id := e & entryID
-			if cand != 0 { // rare after the first letter of a word: a branch
-				if b := pairBits(pairs, psh, hash2(prev, id)); b != 0 {
-					s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
-				}
-			}
-			cand = 0
-			if gap != 0 || !prevAln { // else the run continues a word: no keyword starts in it
-				if e&entryStarts1 != 0 {
-					s.pending = append(s.pending, uint64(n)<<3|startsLen1)
-				}
-				if e&entryStartsMulti != 0 {
-					if len(chars) == n+1 {
-						cand = 3 // a one-letter word: the next character decides
-					} else if testBit(x.words, key>>x.wordShift) {
-						if b := pairBits(pairs, psh, hash2(id, chID(chars[n+1]))); b != 0 {
-							s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
-						}
-					}
-				}
-			}
-			prev, gap, prevAln = chID(chars[len(chars)-1]), 0, true
-			if len(s.pending) > 0 && int(s.pending[0]>>3)+MaxKeywordChars < len(chars) {
-				if s.pending, ok = x.verify(s, chars, s.pending, len(chars)-1-MaxKeywordChars, limit); !ok {
-					s.chars = chars
-					return false
-				}
-			}
+			st := scanState{prev: prev, cand: cand, gap: gap, prevAln: prevAln}
+			i, chars, st = x.scanASCII(s, text, i, chars, st)
+			prev, cand, gap, prevAln = st.prev, st.cand, st.gap, st.prevAln
 			continue
 		}
 		var (
@@ -595,12 +560,6 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 				cand = 3
 			}
 			i += size
-			if len(s.pending) > 0 && int(s.pending[0]>>3)+MaxKeywordChars < len(chars) {
-				if s.pending, ok = x.verify(s, chars, s.pending, len(chars)-1-MaxKeywordChars, limit); !ok {
-					s.chars = chars
-					return false
-				}
-			}
 			continue
 		}
 		id, aln := e&entryID, e>>entryAlnShift&1 != 0
@@ -608,12 +567,6 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 		chars = append(chars, uint64(id)|uint64(uint8(e>>entryAlnShift&1)*flagASCIIAln|uint8(size)<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
 		if b := pairBits(pairs, psh, hash2(prev, id)) & cand; b != 0 {
 			s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
-			if int(s.pending[0]>>3)+MaxKeywordChars <= n {
-				if s.pending, ok = x.verify(s, chars, s.pending, n-MaxKeywordChars, limit); !ok {
-					s.chars = chars
-					return false
-				}
-			}
 		}
 		// Inside an ASCII word no keyword starts: one that starts with a
 		// letter or digit needs a boundary before it. (Such a word reaches
@@ -652,58 +605,112 @@ func (x *keywordIndex) flush(s *scratch, chars []uint64, limit int) ([]uint64, b
 	return chars[:n-k], true
 }
 
-// foldWord appends the folded run of ASCII letters and digits that starts
-// at text[i] (one at least) and returns where it ends and its word key
-// (wordKey). It is a function of its own so that its loop keeps everything
-// in registers; inlined into scan, the loop spilled half a dozen values to
-// the stack per character.
-//
-//go:noinline
-func foldWord(text string, i int, chars []uint64) (int, []uint64, uint32) {
+// scanState is what scan knows of the characters before i.
+type scanState struct {
+	prev    uint32 // the previous character's id
+	cand    uint32 // 3 when the previous position may start a ≥2-character keyword, else 0
+	gap     uint8  // flagGap when separators were dropped since the previous character
+	prevAln bool   // the previous character is an ASCII letter or digit
+}
+
+// scanASCII is scan for a stretch of ASCII text from text[i] on: it stops
+// at the first other byte, at the end of text or when chars is full. A run
+// of letters and digits (a word) is folded eight bytes at a time: SWAR
+// classification and lower-casing, eight stores, and the bytes before the
+// first one that is not a letter or digit kept; one predictable branch per
+// eight letters instead of one per letter and a mispredicted one per word.
+// The same blocks give the word's key (wordKey) for the word filter. It is
+// a function of its own, called once per stretch, so that its loop keeps
+// its state in registers.
+func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64, st scanState) (int, []uint64, scanState) {
 	const flags = (flagASCIIAln | 1<<flagWidthShift) << chIDBits
-	h := uint64(wordSeed)
-	// Eight bytes at a time: classify them in one word (SWAR), lower-case
-	// them, store all eight and keep those before the first byte that is
-	// not a letter or digit. One predictable branch per eight letters
-	// instead of one per letter and a mispredicted one per word.
-	for i+8 <= len(text) {
-		if cap(chars)-len(chars) < 8 {
-			chars = slices.Grow(chars, 8)
+	ascii := &x.asciiEntry
+	for i < len(text) && len(chars) < scanChunk {
+		c := text[i]
+		if c >= utf8.RuneSelf {
+			break
 		}
-		w := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
-			uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
-		upper := bytesBetween(w, 'A'-1, 'Z'+1)
-		aln := upper | bytesBetween(w, 'a'-1, 'z'+1) | bytesBetween(w, '0'-1, '9'+1)
-		w |= upper >> 2 // lower case: +0x20 where the high bit of upper is set
+		e := ascii[c]
+		if e == 0 {
+			st.gap = flagGap
+			i++
+			continue
+		}
 		n := len(chars)
-		out := (*[8]uint64)(chars[n : n+8])
-		p := uint64(i)<<chStartShift | flags
-		const next = 1 << chStartShift
-		out[0] = w&0xFF | p
-		out[1] = w>>8&0xFF | (p + next)
-		out[2] = w>>16&0xFF | (p + 2*next)
-		out[3] = w>>24&0xFF | (p + 3*next)
-		out[4] = w>>32&0xFF | (p + 4*next)
-		out[5] = w>>40&0xFF | (p + 5*next)
-		out[6] = w>>48&0xFF | (p + 6*next)
-		out[7] = w>>56 | (p + 7*next)
-		k := bits.TrailingZeros64(^aln&0x8080808080808080) / 8
-		chars = chars[:n+k]
-		i += k
-		if k < 8 {
-			return i, chars, wordKeyOf(wordMix(h, w&(1<<(8*k)-1)))
+		h := uint64(wordSeed)
+		var key uint32
+		for {
+			if i+8 > len(text) {
+				i, chars, key = foldWordTail(text, i, chars, h)
+				break
+			}
+			w := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
+				uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
+			upper := bytesBetween(w, 'A'-1, 'Z'+1)
+			aln := upper | bytesBetween(w, 'a'-1, 'z'+1) | bytesBetween(w, '0'-1, '9'+1)
+			w |= upper >> 2 // lower case: +0x20 where the high bit of upper is set
+			m := len(chars)
+			if cap(chars)-m < 8 {
+				chars = slices.Grow(chars, 8)
+			}
+			out := (*[8]uint64)(chars[m : m+8])
+			p := uint64(i)<<chStartShift | flags
+			const next = 1 << chStartShift
+			out[0] = w&0xFF | p
+			out[1] = w>>8&0xFF | (p + next)
+			out[2] = w>>16&0xFF | (p + 2*next)
+			out[3] = w>>24&0xFF | (p + 3*next)
+			out[4] = w>>32&0xFF | (p + 4*next)
+			out[5] = w>>40&0xFF | (p + 5*next)
+			out[6] = w>>48&0xFF | (p + 6*next)
+			out[7] = w>>56 | (p + 7*next)
+			k := bits.TrailingZeros64(^aln&0x8080808080808080) / 8
+			chars = chars[:m+k]
+			i += k
+			if k < 8 {
+				key = wordKeyOf(wordMix(h, w&(1<<(8*k)-1)))
+				break
+			}
+			h = wordMix(h, w)
 		}
-		h = wordMix(h, w)
+		chars[n] |= uint64(st.gap) << chIDBits
+		id := e & entryID
+		if st.cand != 0 { // rare after the first letter of a word: a branch
+			if b := pairBits(x.pairs, x.pairShift, hash2(st.prev, id)); b != 0 {
+				s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
+			}
+		}
+		st.cand = 0
+		if st.gap != 0 || !st.prevAln { // else the word continues one: no keyword starts in it
+			if e&entryStarts1 != 0 {
+				s.pending = append(s.pending, uint64(n)<<3|startsLen1)
+			}
+			if e&entryStartsMulti != 0 {
+				if len(chars) == n+1 {
+					st.cand = 3 // a one-letter word: the next character decides
+				} else if testBit(x.words, key>>x.wordShift) {
+					if b := pairBits(x.pairs, x.pairShift, hash2(id, chID(chars[n+1]))); b != 0 {
+						s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
+					}
+				}
+			}
+		}
+		st.prev, st.gap, st.prevAln = chID(chars[len(chars)-1]), 0, true
 	}
-	// The last few bytes of the text.
+	return i, chars, st
+}
+
+// foldWordTail folds the rest of a word that ends less than eight bytes
+// before the end of the text, one byte at a time, and returns where it
+// ends and its word key, h being the key of the blocks before i.
+func foldWordTail(text string, i int, chars []uint64, h uint64) (int, []uint64, uint32) {
 	var block uint64
-	j := 0
-	for ; i < len(text); i++ {
+	for j := 0; i < len(text); i++ {
 		c := asciiFold[text[i]]
 		if c == 0 {
 			break
 		}
-		chars = append(chars, uint64(c)|flags|uint64(i)<<chStartShift)
+		chars = append(chars, uint64(c)|(flagASCIIAln|1<<flagWidthShift)<<chIDBits|uint64(i)<<chStartShift)
 		block |= uint64(c) << (8 * j)
 		if j++; j == 8 {
 			h, block, j = wordMix(h, block), 0, 0

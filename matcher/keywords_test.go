@@ -276,24 +276,39 @@ func FuzzLinkHosts(f *testing.F) {
 	})
 }
 
-// TestWordKey checks that foldWord's word key, computed eight bytes at a
-// time, is the key wordKey gives the folded word, for every length around
-// the block size, at the end of the text and before a separator.
+// TestWordKey checks the word key scanASCII computes eight bytes at a time
+// against wordKey, through what it decides: a keyword that is exactly a
+// word is found, for every length around the block size, at the end of
+// the text, before a separator and after other text, and a keyword the
+// word is only a prefix of is not.
 func TestWordKey(t *testing.T) {
+	fold, err := getFoldTable(false)
+	if err != nil {
+		t.Fatal(err)
+	}
 	const letters = "aBc1XyZ09qRsTuVwxyzABCdefGHIjklMNOpQ"
 	for n := 1; n <= len(letters); n++ {
 		word := letters[:n]
-		want := wordKey([]byte(strings.ToLower(word)))
-		for _, text := range []string{word, word + " tail", "\u00e9" + word + "。"} {
+		b := newKeywordBuilder(fold)
+		if err := b.add(word, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := b.add(strings.ToLower(word)+"zz", 1); err != nil {
+			t.Fatal(err)
+		}
+		x := b.build()
+		if got := wordKey([]byte(strings.ToLower(word))); n >= 2 && !testBit(x.words, got>>x.wordShift) {
+			t.Fatalf("wordKey(%q) is not in the word filter", word)
+		}
+		for _, text := range []string{word, word + " tail", "刷" + word + "。", "x " + word + "."} {
+			sc := &scratch{}
+			x.scan(text, sc, 100)
 			i := strings.Index(text, word)
-			end, chars, got := foldWord(text, i, nil)
-			if end != i+n || len(chars) != n || got != want {
-				t.Fatalf("foldWord(%q, %d) = end %d, %d chars, key %#x; want end %d, %d chars, key %#x", text, i, end, len(chars), got, i+n, n, want)
+			if len(sc.matches) != 1 || sc.matches[0].kw != 0 {
+				t.Fatalf("keyword %q in %q: matches %+v, want keyword 0 once", word, text, sc.matches)
 			}
-			for j, c := range chars {
-				if byte(chID(c)) != strings.ToLower(word)[j] || chStart(c) != i+j {
-					t.Fatalf("foldWord(%q): character %d is %q at %d", text, j, rune(chID(c)), chStart(c))
-				}
+			if start, end := sc.span(sc.matches[0]); start != i || end != i+n {
+				t.Fatalf("keyword %q in %q: span [%d,%d), want [%d,%d)", word, text, start, end, i, i+n)
 			}
 		}
 	}
