@@ -63,12 +63,13 @@ type keywordIndex struct {
 	pairs     []uint64
 	pairShift uint
 	filter4   []uint64 // bitmap over hashed 4-character prefixes
-	// words is a bitmap over the hashes of every prefix of two or more
-	// characters of the leading ASCII word of the keywords that start with
-	// an ASCII letter or digit. Such a keyword starts at a word boundary
-	// and cannot end inside a word, so a text word it starts at must be a
-	// prefix of it: most English words fail this, where about half of them
-	// pass a test on their first characters.
+	// words has, like pairs, two bits per slot of the key of every prefix
+	// of two or more characters of the leading ASCII word of the keywords
+	// that start with an ASCII letter or digit: one if a 2–3 character
+	// keyword has it, one if a ≥4 character keyword does. Such a keyword
+	// starts at a word boundary and cannot end inside a word, so a text
+	// word it starts at must be a prefix of it: most English words fail
+	// this, where about half of them pass a test on their first characters.
 	words                []uint64
 	wordShift            uint
 	shift4               uint
@@ -183,11 +184,11 @@ func (b *keywordBuilder) build() *keywordIndex {
 		case len(ids) < 4:
 			x.first[ids[0]] |= startsLen2
 			h := hash2(ids[0], ids[1])
-			x.setPair(h, 1)
+			setPairBits(x.pairs, x.pairShift, h, 1)
 			rows2 = append(rows2, csrItem{h >> x.rowShift2, k, h})
 		default:
 			x.first[ids[0]] |= startsLen4
-			x.setPair(hash2(ids[0], ids[1]), 2)
+			setPairBits(x.pairs, x.pairShift, hash2(ids[0], ids[1]), 2)
 			h := hash4(ids[0], ids[1], ids[2], ids[3])
 			setBit(x.filter4, h>>x.shift4)
 			rows4 = append(rows4, csrItem{h >> x.rowShift4, k, h})
@@ -200,21 +201,24 @@ func (b *keywordBuilder) build() *keywordIndex {
 	return x
 }
 
-// newWordFilter builds keywordIndex.words at about 16 bits per prefix
-// (false positive rate about 6%), at least 4 KiB.
+// newWordFilter builds keywordIndex.words at 8–16 slots per prefix (two
+// bits each), at least 16k slots.
 func newWordFilter(kws [][]rune) ([]uint64, uint) {
 	n := 0
 	for _, kw := range kws {
 		n += asciiWordLen(kw)
 	}
-	b := min(max(bits.Len(uint(n*16)), 15), 30)
-	f, shift := make([]uint64, 1<<b/64), uint(32-b)
+	f, shift := newPairFilter(n)
 	var word []byte
 	for _, kw := range kws {
+		class := uint64(1) // the pair filter's bits: 1 for 2–3 characters, 2 for ≥4
+		if len(kw) >= 4 {
+			class = 2
+		}
 		word = word[:0]
 		for _, r := range kw[:asciiWordLen(kw)] {
 			if word = append(word, byte(r)); len(word) >= 2 {
-				setBit(f, wordKey(word)>>shift)
+				setPairBits(f, shift, wordKey(word), class)
 			}
 		}
 	}
@@ -390,10 +394,11 @@ func newPairFilter(n int) ([]uint64, uint) {
 	return make([]uint64, 1<<b/32), uint(32 - b)
 }
 
-// setPair sets bit (1: 2–3 characters, 2: ≥4) in the slot of pair hash h.
-func (x *keywordIndex) setPair(h uint32, bit uint64) {
-	s := h >> x.pairShift
-	x.pairs[s>>5] |= bit << (s & 31 * 2)
+// setPairBits sets bit (1: 2–3 characters, 2: ≥4) in the slot of hash h
+// of a two-bit filter (pairs, words).
+func setPairBits(f []uint64, shift uint, h uint32, bit uint64) {
+	s := h >> shift
+	f[s>>5] |= bit << (s & 31 * 2)
 }
 
 // pairBits returns the two bits of pair hash h's slot.
@@ -688,10 +693,8 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 			if e&entryStartsMulti != 0 {
 				if len(chars) == n+1 {
 					st.cand = 3 // a one-letter word: the next character decides
-				} else if testBit(x.words, key>>x.wordShift) {
-					if b := pairBits(x.pairs, x.pairShift, hash2(id, chID(chars[n+1]))); b != 0 {
-						s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
-					}
+				} else if b := pairBits(x.words, x.wordShift, key); b != 0 {
+					s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
 				}
 			}
 		}
