@@ -649,8 +649,7 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 				i, chars, key = foldWordTail(text, i, chars, h)
 				break
 			}
-			w := uint64(text[i]) | uint64(text[i+1])<<8 | uint64(text[i+2])<<16 | uint64(text[i+3])<<24 |
-				uint64(text[i+4])<<32 | uint64(text[i+5])<<40 | uint64(text[i+6])<<48 | uint64(text[i+7])<<56
+			w := load64(text, i)
 			upper := bytesBetween(w, 'A'-1, 'Z'+1)
 			aln := upper | bytesBetween(w, 'a'-1, 'z'+1) | bytesBetween(w, '0'-1, '9'+1)
 			w |= upper >> 2 // lower case: +0x20 where the high bit of upper is set
