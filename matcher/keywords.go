@@ -522,11 +522,17 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 			}
 		}
 		c := text[i]
-		if c < utf8.RuneSelf {
-			st := scanState{prev: prev, cand: cand, gap: gap, prevAln: prevAln}
-			i, chars, st = x.scanASCII(s, text, i, chars, st)
+		if c < utf8.RuneSelf || c&0xF0 == 0xE0 {
+			st, from := scanState{prev: prev, cand: cand, gap: gap, prevAln: prevAln}, i
+			if c < utf8.RuneSelf {
+				i, chars, st = x.scanASCII(s, text, i, chars, st)
+			} else {
+				i, chars, st = x.scanCJK(s, text, i, chars, st)
+			}
 			prev, cand, gap, prevAln = st.prev, st.cand, st.gap, st.prevAln
-			continue
+			if i != from {
+				continue
+			}
 		}
 		var (
 			r    rune
@@ -699,6 +705,53 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 		}
 		st.prev, st.gap, st.prevAln = chID(chars[len(chars)-1]), 0, true
 	}
+	return i, chars, st
+}
+
+// scanCJK is scan for a stretch of three-byte characters (all of CJK)
+// that fold to one character other than an ASCII letter or digit, and the
+// separators among them: the common case of Chinese text, in a loop that
+// keeps its state in registers. It stops at anything else, which the
+// caller folds.
+func (x *keywordIndex) scanCJK(s *scratch, text string, i int, chars []uint64, st scanState) (int, []uint64, scanState) {
+	bmpFold := (*[0x10000]uint32)(x.bmpFold)
+	pairs, psh := x.pairs, x.pairShift
+	prev, cand, gap, from := st.prev, st.cand, st.gap, i
+	for i+3 <= len(text) && len(chars) < scanChunk {
+		t := text[i : i+3]
+		if t[0]&0xF0 != 0xE0 || t[1]&0xC0 != 0x80 || t[2]&0xC0 != 0x80 {
+			break
+		}
+		r := rune(t[0]&0x0F)<<12 | rune(t[1]&0x3F)<<6 | rune(t[2]&0x3F)
+		if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
+			break // overlong or a surrogate: the checked path
+		}
+		e := bmpFold[r]
+		if e>>foldKindShift != foldKeep || e&(1<<entryAlnShift) != 0 {
+			if e>>foldKindShift == foldSep {
+				gap = flagGap
+				i += 3
+				continue
+			}
+			break
+		}
+		id := e & entryID
+		n := len(chars)
+		chars = append(chars, uint64(id)|uint64(3<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
+		if b := pairBits(pairs, psh, hash2(prev, id)) & cand; b != 0 {
+			s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
+		}
+		if e&entryStarts1 != 0 { // not an ASCII letter: a keyword may start here
+			s.pending = append(s.pending, uint64(n)<<3|startsLen1)
+		}
+		cand = e / entryStartsMulti & 1 * 3
+		prev, gap = id, 0
+		i += 3
+	}
+	if i != from {
+		st.prevAln = false
+	}
+	st.prev, st.cand, st.gap = prev, cand, gap
 	return i, chars, st
 }
 
