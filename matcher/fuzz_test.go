@@ -393,6 +393,7 @@ func FuzzFold(f *testing.F) {
 		{"abcdefgh abcdefghi abcdefg", "abcdefgh"},
 		{"xabcdefgh", "abcdefgh"},
 		{"qq号 qqq号 QQ 号", "qq号"},
+		{"刷\xed\xa0\x80单 \xe0\x80\xaf刷单 \xef\xbf\xbd", "刷单"},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])

@@ -340,6 +340,12 @@ func (x *keywordIndex) buildBMPFold() {
 		}
 		x.bmpFold[r] = x.entryFor(x.idOf(f), isASCIIAlnum(f))
 	}
+	// Surrogates are not runes; a three-byte sequence that decodes to one
+	// is invalid UTF-8. Marking them "expand" sends scanCJK to the checked
+	// path instead of testing every character for them.
+	for r := 0xD800; r <= 0xDFFF; r++ {
+		x.bmpFold[r] = foldExpand << foldKindShift
+	}
 	for c := range x.asciiEntry {
 		if f := asciiFold[c]; f != 0 {
 			x.asciiEntry[c] = x.entryFor(uint32(f), true)
@@ -719,15 +725,15 @@ func (x *keywordIndex) scanCJK(s *scratch, text string, i int, chars []uint64, s
 	prev, cand, gap, from := st.prev, st.cand, st.gap, i
 	for i+3 <= len(text) && len(chars) < scanChunk {
 		t := text[i : i+3]
-		if t[0]&0xF0 != 0xE0 || t[1]&0xC0 != 0x80 || t[2]&0xC0 != 0x80 {
-			break
+		if v := uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16; v&0xC0C0F0 != 0x8080E0 {
+			break // not a three-byte sequence
 		}
 		r := rune(t[0]&0x0F)<<12 | rune(t[1]&0x3F)<<6 | rune(t[2]&0x3F)
-		if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
-			break // overlong or a surrogate: the checked path
+		if r < 0x800 {
+			break // overlong: the checked path
 		}
-		e := bmpFold[r]
-		if e>>foldKindShift != foldKeep || e&(1<<entryAlnShift) != 0 {
+		e := bmpFold[r] // surrogates are foldExpand there: the checked path
+		if e&(3<<foldKindShift|1<<entryAlnShift) != 0 {
 			if e>>foldKindShift == foldSep {
 				gap = flagGap
 				i += 3
