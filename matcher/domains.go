@@ -3,8 +3,9 @@ package matcher
 import (
 	"encoding/binary"
 	"errors"
-	"hash/maphash"
 	"math/bits"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"unsafe"
 
@@ -13,7 +14,7 @@ import (
 
 // The domain index answers "which rules cover this hostname or one of its
 // parents" with one hash probe per label suffix. Suffixes are hashed with a
-// per-index random seed (hash/maphash), so nobody can precompute names that
+// per-index random key (see hashOf), so nobody can precompute names that
 // collide with a rule. The table is open addressing with linear probing, and
 // a slot is the rule itself: the domain's full 64-bit hash, its file, line
 // and flags in 16 bytes. No key strings are kept, which is what keeps 1M
@@ -47,7 +48,7 @@ type domainEntry struct {
 }
 
 type domainIndex struct {
-	seed   maphash.Seed
+	seed   [4]uint64 // random keys of the suffix hash (hashOf)
 	slots  []domainEntry
 	n      int // rules stored
 	filter []uint64
@@ -60,7 +61,10 @@ var errDomainIndexFull = errors.New("domain index full: more than 16M rules")
 // that, but a good hint (the previous rule set's size) avoids the copies.
 func newDomainIndex(capacity int) *domainIndex {
 	capacity = max(capacity, 16)
-	d := &domainIndex{seed: maphash.MakeSeed()}
+	d := &domainIndex{}
+	for i := range d.seed {
+		d.seed[i] = newRandomKey()
+	}
 	d.alloc(capacity*4/3+1, capacity)
 	return d
 }
@@ -74,9 +78,59 @@ func (d *domainIndex) alloc(slots, capacity int) {
 	d.fshift = uint(64 - bits.TrailingZeros(uint(words)))
 }
 
+// newRandomKey draws a hash key from the runtime's random source (a
+// ChaCha8 generator seeded by the OS), odd so that it never zeroes a product.
+func newRandomKey() uint64 { return rand.Uint64() | 1 }
+
+// The hash of a name is chained label by label from the right: the hash of
+// a.b.c mixes the label "a" into the hash of b.c. So a lookup hashes each
+// byte of the name once to get the hashes of all its label suffixes, where
+// hashing each suffix on its own read the end of the name again for every
+// label. Blocks of eight bytes are mixed with a keyed 64×64→128-bit
+// multiply (as wyhash and Go's map hash do without AES): with random keys
+// no one can compute names that collide.
+
+// mix is the wyhash mum: the two halves of a 128-bit product, xored.
+func mix(a, b uint64) uint64 {
+	hi, lo := bits.Mul64(a, b)
+	return hi ^ lo
+}
+
+// chainLabel mixes the label name[start:end] into h, the hash of what
+// follows it. It may read up to eight bytes on either side of the label
+// within name, never outside it.
+func (d *domainIndex) chainLabel(h uint64, name string, start, end int) uint64 {
+	h = mix(h^d.seed[0], uint64(end-start)^d.seed[1])
+	i := start
+	for ; i+8 <= end; i += 8 {
+		h = mix(h^load64(name, i), d.seed[2])
+	}
+	if n := end - i; n > 0 {
+		var w uint64
+		switch {
+		case len(name)-i >= 8:
+			w = load64(name, i) & (1<<(8*n) - 1)
+		case end >= 8:
+			w = load64(name, end-8) >> (8 * (8 - n))
+		default:
+			for j := end - 1; j >= i; j-- {
+				w = w<<8 | uint64(name[j])
+			}
+		}
+		h = mix(h^w, d.seed[3])
+	}
+	return h
+}
+
 // hashOf is the key of a normalized domain, never 0.
 func (d *domainIndex) hashOf(domain string) uint64 {
-	return max(maphash.String(d.seed, domain), 1)
+	h, end := d.seed[3], len(domain)
+	for end >= 0 {
+		start := strings.LastIndexByte(domain[:end], '.') + 1
+		h = d.chainLabel(h, domain, start, end)
+		end = start - 1
+	}
+	return max(h, 1)
 }
 
 // filterBits derives the filter word and two bit positions from a hash,
@@ -152,23 +206,33 @@ type domainHit struct {
 
 // lookup appends to out every rule covering name or a parent of it, most
 // specific first. name must already be normalized (see normalizeDomain).
-// Dots are found eight bytes at a time; each label suffix is hashed and
-// probed on its own. (Hashing all suffixes first and batching the filter
-// reads measured no faster: the CPU already overlaps these independent
-// probes.)
+// It walks the name from the right, finding dots eight bytes at a time,
+// chains each label into the hash of the suffix after it (hashOf) and
+// probes that suffix; the hits, found least specific first, are reversed
+// at the end.
 func (d *domainIndex) lookup(name string, out []domainHit) []domainHit {
-	out = d.probe(name, 0, out)
-	i := 0
-	for ; i+8 <= len(name); i += 8 {
-		for m := dotBytes(load64(name, i)); m != 0; m &= m - 1 {
-			out = d.probe(name, i+bits.TrailingZeros64(m)/8+1, out)
+	first := len(out)
+	h, end := d.seed[3], len(name)
+	i := len(name)
+	for ; i >= 8; i -= 8 {
+		for m := dotBytes(load64(name, i-8)); m != 0; {
+			top := 63 - bits.LeadingZeros64(m) // the high bit of the last dot's byte
+			at := i - 8 + top/8 + 1
+			h = d.chainLabel(h, name, at, end)
+			out = d.probe(h, at, out)
+			end = at - 1
+			m &^= 1 << top
 		}
 	}
-	for ; i < len(name); i++ {
+	for i--; i >= 0; i-- {
 		if name[i] == '.' {
-			out = d.probe(name, i+1, out)
+			h = d.chainLabel(h, name, i+1, end)
+			out = d.probe(h, i+1, out)
+			end = i
 		}
 	}
+	out = d.probe(d.chainLabel(h, name, 0, end), 0, out)
+	slices.Reverse(out[first:])
 	return out
 }
 
@@ -192,8 +256,9 @@ func dotBytes(w uint64) uint64 {
 	return ^((v&swarLow7 + swarLow7) | v | swarLow7)
 }
 
-func (d *domainIndex) probe(name string, at int, out []domainHit) []domainHit {
-	h := d.hashOf(name[at:])
+// probe looks up one suffix, starting at byte at of the name, by its hash.
+func (d *domainIndex) probe(h uint64, at int, out []domainHit) []domainHit {
+	h = max(h, 1)
 	w, m := d.filterBits(h)
 	if d.filter[w]&m != m {
 		return out

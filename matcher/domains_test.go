@@ -169,3 +169,48 @@ func TestDomainSWAR(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainLookupFindsEverySuffix checks the label-chained suffix hashes
+// of lookup against hashOf on random names whose labels are 0–20 bytes
+// (around the eight-byte blocks, at the start and the end of the name):
+// every listed suffix is found at its offset, most specific first, and
+// nothing else is.
+func TestDomainLookupFindsEverySuffix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	label := func() string {
+		b := make([]byte, rng.IntN(21))
+		for i := range b {
+			b[i] = "abcdefghijklmnopqrstuvwxyz0123456789-"[rng.IntN(37)]
+		}
+		return string(b)
+	}
+	for round := 0; round < 300; round++ {
+		labels := make([]string, 1+rng.IntN(8))
+		for i := range labels {
+			labels[i] = label()
+		}
+		name := strings.Join(labels, ".")
+		idx := newDomainIndex(0)
+		var want []domainHit
+		at := 0
+		for i := range labels {
+			if rng.IntN(2) == 0 {
+				if err := idx.add(name[at:], domainEntry{line: uint32(i + 1)}); err != nil {
+					t.Fatal(err)
+				}
+				want = append(want, domainHit{at: int32(at)})
+			}
+			at += len(labels[i]) + 1
+		}
+		if err := idx.add("x"+name, domainEntry{line: 99}); err != nil { // a near miss
+			t.Fatal(err)
+		}
+		var got []domainHit
+		for _, h := range idx.lookup(name, nil) {
+			got = append(got, domainHit{at: h.at})
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("name %q: hits at %v, want %v", name, got, want)
+		}
+	}
+}
