@@ -186,7 +186,7 @@ func (d *domainIndex) insert(e domainEntry) {
 func (d *domainIndex) grow() {
 	old := d.slots
 	d.alloc(2*len(old), 2*len(old)*3/4)
-	start := 0 // the first slot after an empty one: the start of a run
+	start := 0 // an empty slot: no run of taken slots crosses it
 	for start < len(old) && old[start].hash != 0 {
 		start++
 	}
