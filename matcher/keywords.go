@@ -704,8 +704,18 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 			if e&entryStartsMulti != 0 {
 				if len(chars) == n+1 {
 					st.cand = 3 // a one-letter word: the next character decides
-				} else if b := pairBits(x.words, x.wordShift, key); b != 0 {
-					s.pending = append(s.pending, uint64(n)<<3|uint64(b)<<1)
+				} else {
+					// A quarter of English words pass, at random: store the
+					// entry and count it only if it passed, rather than
+					// branch on it.
+					b := pairBits(x.words, x.wordShift, key)
+					if cap(s.pending) == len(s.pending) {
+						s.pending = slices.Grow(s.pending, 64)
+					}
+					m := len(s.pending)
+					s.pending = s.pending[:m+1]
+					s.pending[m] = uint64(n)<<3 | uint64(b)<<1
+					s.pending = s.pending[:m+int(b|b>>1)&1]
 				}
 			}
 		}
