@@ -662,9 +662,11 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 				break
 			}
 			w := load64(text, i)
-			upper := bytesBetween(w, 'A'-1, 'Z'+1)
-			aln := upper | bytesBetween(w, 'a'-1, 'z'+1) | bytesBetween(w, '0'-1, '9'+1)
-			w |= upper >> 2 // lower case: +0x20 where the high bit of upper is set
+			// Setting bit 5 of every byte maps A–Z onto a–z and no other
+			// ASCII byte into a–z, so one range test finds the letters.
+			letters := bytesBetween(w|0x2020202020202020, 'a'-1, 'z'+1)
+			aln := letters | bytesBetween(w, '0'-1, '9'+1)
+			w |= letters >> 2 // lower case: bit 5 of every letter
 			m := len(chars)
 			if cap(chars)-m < 8 {
 				chars = slices.Grow(chars, 8)
