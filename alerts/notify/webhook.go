@@ -197,8 +197,11 @@ func (w *Webhook) deliver(it *item) {
 			return
 		}
 		giveUp := func(why string) {
-			w.m.failed.Inc()
+			// Forget first: whoever sees the failure counted may announce
+			// the decision again at once (TestWebhookDoesNotRetryOtherAnswers
+			// raced here).
 			w.forget(key)
+			w.m.failed.Inc()
 			w.log.Error("notify: webhook: delivery failed", "delivery", id, "attempts", attempt, "why", why, "err", err)
 		}
 		if w.ctx.Err() != nil {
