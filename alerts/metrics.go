@@ -1,6 +1,10 @@
 package alerts
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campusguard/campusguard/internal/promreg"
+)
 
 type metrics struct {
 	hits         *prometheus.CounterVec
@@ -60,10 +64,5 @@ func (m *metrics) precreate(enforcers map[string]Enforcer) {
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.hits, m.decisions, m.revoked, m.dropped, m.outputErrors, m.active, m.trackers} {
-		if err := r.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return promreg.Register(r, m.hits, m.decisions, m.revoked, m.dropped, m.outputErrors, m.active, m.trackers)
 }

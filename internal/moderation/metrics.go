@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campusguard/campusguard/internal/promreg"
 )
 
 // metrics of the moderation queue. Labels come from fixed sets only.
@@ -58,12 +60,7 @@ func newMetrics(s *Service) *metrics {
 }
 
 func (m *metrics) register(reg prometheus.Registerer) error {
-	for _, c := range []prometheus.Collector{m.ingestVec, m.unchanged, m.decisions, m.webhook, queueCollector{m}} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
+	return promreg.Register(reg, m.ingestVec, m.unchanged, m.decisions, m.webhook, queueCollector{m})
 }
 
 // queueCollector reads the queue's counts at scrape time.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campusguard/campusguard/internal/promreg"
 )
 
 // Results in campusguard_feed_requests_total.
@@ -64,15 +66,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	var done []prometheus.Collector
-	for _, c := range []prometheus.Collector{m.entries, m.truncated, m.omitted, m.requests, m.builds, m.buildTime} {
-		if err := reg.Register(c); err != nil {
-			for _, d := range done {
-				reg.Unregister(d)
-			}
-			return nil, fmt.Errorf("feeds: register metrics: %w", err)
-		}
-		done = append(done, c)
+	if err := promreg.Register(reg, m.entries, m.truncated, m.omitted, m.requests, m.builds, m.buildTime); err != nil {
+		return nil, fmt.Errorf("feeds: register metrics: %w", err)
 	}
 	return m, nil
 }

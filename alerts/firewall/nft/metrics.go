@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campusguard/campusguard/internal/promreg"
 )
 
 // Reasons in campusguard_firewall_nft_errors_total.
@@ -82,13 +84,11 @@ func newMetrics(f *Firewall, reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.elements, m.updates, m.changes, m.errors, m.duration, m.dropped} {
-		if err := reg.Register(c); err != nil {
-			m.unregister()
-			return nil, fmt.Errorf("nftables: register metrics: %w", err)
-		}
-		m.registered = append(m.registered, c)
+	cs := []prometheus.Collector{m.elements, m.updates, m.changes, m.errors, m.duration, m.dropped}
+	if err := promreg.Register(reg, cs...); err != nil {
+		return nil, fmt.Errorf("nftables: register metrics: %w", err)
 	}
+	m.registered = cs
 	return m, nil
 }
 

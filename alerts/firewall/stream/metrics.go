@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/campusguard/campusguard/internal/promreg"
 )
 
 type metrics struct {
@@ -34,15 +36,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	var done []prometheus.Collector
-	for _, c := range []prometheus.Collector{m.pulls, m.sent, m.errors} {
-		if err := reg.Register(c); err != nil {
-			for _, d := range done {
-				reg.Unregister(d)
-			}
-			return nil, fmt.Errorf("stream: register metrics: %w", err)
-		}
-		done = append(done, c)
+	if err := promreg.Register(reg, m.pulls, m.sent, m.errors); err != nil {
+		return nil, fmt.Errorf("stream: register metrics: %w", err)
 	}
 	return m, nil
 }
