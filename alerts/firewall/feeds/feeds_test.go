@@ -144,27 +144,27 @@ func TestFeedFormats(t *testing.T) {
 				{"/feeds/urls.txt", c.urls},
 			} {
 				r := f.get(t, g.path)
-				if r.code != http.StatusOK {
-					t.Fatalf("GET %s: %d %s", g.path, r.code, r.body)
+				if r.Code != http.StatusOK {
+					t.Fatalf("GET %s: %d %s", g.path, r.Code, r.Body)
 				}
-				if diff := cmp.Diff(g.want, r.body); diff != "" {
+				if diff := cmp.Diff(g.want, r.Body); diff != "" {
 					t.Errorf("GET %s (-want +got):\n%s", g.path, diff)
 				}
-				if ct := r.header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
+				if ct := r.Header.Get("Content-Type"); ct != "text/plain; charset=utf-8" {
 					t.Errorf("GET %s: Content-Type %q", g.path, ct)
 				}
 				lines := strings.Count(g.want, "\n")
-				if got := r.header.Get("X-Campusguard-Entries"); got != strconv.Itoa(lines) {
+				if got := r.Header.Get("X-Campusguard-Entries"); got != strconv.Itoa(lines) {
 					t.Errorf("GET %s: X-Campusguard-Entries %q, want %d", g.path, got, lines)
 				}
-				if got := r.header.Get("X-Campusguard-Truncated"); got != "false" {
+				if got := r.Header.Get("X-Campusguard-Truncated"); got != "false" {
 					t.Errorf("GET %s: X-Campusguard-Truncated %q", g.path, got)
 				}
-				if got := r.header.Get("Content-Length"); got != strconv.Itoa(len(g.want)) {
+				if got := r.Header.Get("Content-Length"); got != strconv.Itoa(len(g.want)) {
 					t.Errorf("GET %s: Content-Length %q, want %d", g.path, got, len(g.want))
 				}
-				if strings.Contains(r.body, "#") || strings.Contains(r.body, "\r") || strings.Contains(r.body, "\n\n") {
-					t.Errorf("GET %s: a comment, CR or empty line in %q", g.path, r.body)
+				if strings.Contains(r.Body, "#") || strings.Contains(r.Body, "\r") || strings.Contains(r.Body, "\n\n") {
+					t.Errorf("GET %s: a comment, CR or empty line in %q", g.path, r.Body)
 				}
 			}
 		})
@@ -175,8 +175,8 @@ func TestEmptyFeeds(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	for _, p := range []string{"/feeds/domains.txt", "/feeds/ips.txt", "/feeds/urls.txt"} {
 		r := f.get(t, p)
-		if r.code != http.StatusOK || r.body != "" || r.header.Get("X-Campusguard-Entries") != "0" || r.header.Get("ETag") == "" {
-			t.Errorf("GET %s: %d %q %v", p, r.code, r.body, r.header)
+		if r.Code != http.StatusOK || r.Body != "" || r.Header.Get("X-Campusguard-Entries") != "0" || r.Header.Get("ETag") == "" {
+			t.Errorf("GET %s: %d %q %v", p, r.Code, r.Body, r.Header)
 		}
 	}
 }
@@ -223,11 +223,11 @@ func TestCapDropsLeastSevere(t *testing.T) {
 		dom("a.example", 1), dom("b.example", 4), dom("c.example", 2))
 
 	r := f.get(t, "/feeds/ips.txt")
-	if want := "192.0.2.2\n192.0.2.5\n192.0.2.4\n"; r.body != want {
-		t.Errorf("capped ips.txt = %q, want %q", r.body, want)
+	if want := "192.0.2.2\n192.0.2.5\n192.0.2.4\n"; r.Body != want {
+		t.Errorf("capped ips.txt = %q, want %q", r.Body, want)
 	}
-	if r.header.Get("X-Campusguard-Truncated") != "true" || r.header.Get("X-Campusguard-Entries") != "3" || r.header.Get("X-Campusguard-Omitted") != "2" {
-		t.Errorf("capped ips.txt headers: %v", r.header)
+	if r.Header.Get("X-Campusguard-Truncated") != "true" || r.Header.Get("X-Campusguard-Entries") != "3" || r.Header.Get("X-Campusguard-Omitted") != "2" {
+		t.Errorf("capped ips.txt headers: %v", r.Header)
 	}
 	if want := "b.example\n*.b.example\nc.example\n*.c.example\n"; f.body(t, "/feeds/domains.txt") != want {
 		t.Errorf("capped domains.txt, want %q", want)
@@ -279,27 +279,27 @@ func TestETagAndNotModified(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	add(t, f.store, dec(decision.ActionBlock, decision.ScopeIP, "192.0.2.1", 3))
 	first := f.get(t, "/feeds/ips.txt")
-	etag := first.header.Get("ETag")
+	etag := first.Header.Get("ETag")
 	if !strings.HasPrefix(etag, `"`) || len(etag) != 34 {
 		t.Fatalf("ETag %q: want a strong tag of 32 hex digits", etag)
 	}
-	lastMod := first.header.Get("Last-Modified")
+	lastMod := first.Header.Get("Last-Modified")
 	if want := t0.Format(http.TimeFormat); lastMod != want {
 		t.Errorf("Last-Modified %q, want %q", lastMod, want)
 	}
 
 	r := f.get(t, "/feeds/ips.txt", "If-None-Match", etag)
-	if r.code != http.StatusNotModified || r.body != "" {
-		t.Errorf("If-None-Match with the current ETag: %d %q, want 304 and no body", r.code, r.body)
+	if r.Code != http.StatusNotModified || r.Body != "" {
+		t.Errorf("If-None-Match with the current ETag: %d %q, want 304 and no body", r.Code, r.Body)
 	}
-	if r.header.Get("ETag") != etag {
-		t.Errorf("304 ETag %q, want %q", r.header.Get("ETag"), etag)
+	if r.Header.Get("ETag") != etag {
+		t.Errorf("304 ETag %q, want %q", r.Header.Get("ETag"), etag)
 	}
-	if r := f.get(t, "/feeds/ips.txt", "If-None-Match", `"other", `+etag); r.code != http.StatusNotModified {
-		t.Errorf("If-None-Match with a list holding the ETag: %d, want 304", r.code)
+	if r := f.get(t, "/feeds/ips.txt", "If-None-Match", `"other", `+etag); r.Code != http.StatusNotModified {
+		t.Errorf("If-None-Match with a list holding the ETag: %d, want 304", r.Code)
 	}
-	if r := f.get(t, "/feeds/ips.txt", "If-Modified-Since", lastMod); r.code != http.StatusNotModified {
-		t.Errorf("If-Modified-Since the Last-Modified: %d, want 304", r.code)
+	if r := f.get(t, "/feeds/ips.txt", "If-Modified-Since", lastMod); r.Code != http.StatusNotModified {
+		t.Errorf("If-Modified-Since the Last-Modified: %d, want 304", r.Code)
 	}
 	if got := testutil.ToFloat64(f.h.m.requests.WithLabelValues("ips", resultNotModified)); got != 3 {
 		t.Errorf("requests_total{result=not_modified} = %v, want 3", got)
@@ -308,22 +308,22 @@ func TestETagAndNotModified(t *testing.T) {
 	// Rebuilt with the same content: same ETag, same Last-Modified.
 	f.clock.Add(time.Minute)
 	r = f.get(t, "/feeds/ips.txt")
-	if r.header.Get("ETag") != etag || r.header.Get("Last-Modified") != lastMod {
-		t.Errorf("unchanged feed rebuilt: ETag %q, Last-Modified %q; want %q, %q", r.header.Get("ETag"), r.header.Get("Last-Modified"), etag, lastMod)
+	if r.Header.Get("ETag") != etag || r.Header.Get("Last-Modified") != lastMod {
+		t.Errorf("unchanged feed rebuilt: ETag %q, Last-Modified %q; want %q, %q", r.Header.Get("ETag"), r.Header.Get("Last-Modified"), etag, lastMod)
 	}
 
 	// A new decision changes both.
 	add(t, f.store, dec(decision.ActionBlock, decision.ScopeIP, "192.0.2.2", 3))
 	f.clock.Add(time.Minute)
 	r = f.get(t, "/feeds/ips.txt", "If-None-Match", etag)
-	if r.code != http.StatusOK || r.body != "192.0.2.2\n192.0.2.1\n" {
-		t.Errorf("If-None-Match with a stale ETag: %d %q, want 200 and the new list", r.code, r.body)
+	if r.Code != http.StatusOK || r.Body != "192.0.2.2\n192.0.2.1\n" {
+		t.Errorf("If-None-Match with a stale ETag: %d %q, want 200 and the new list", r.Code, r.Body)
 	}
-	if r.header.Get("ETag") == etag {
+	if r.Header.Get("ETag") == etag {
 		t.Error("the ETag did not change with the body")
 	}
-	if want := t0.Add(2 * time.Minute).Format(http.TimeFormat); r.header.Get("Last-Modified") != want {
-		t.Errorf("Last-Modified %q, want %q", r.header.Get("Last-Modified"), want)
+	if want := t0.Add(2 * time.Minute).Format(http.TimeFormat); r.Header.Get("Last-Modified") != want {
+		t.Errorf("Last-Modified %q, want %q", r.Header.Get("Last-Modified"), want)
 	}
 }
 
@@ -332,19 +332,19 @@ func TestHEAD(t *testing.T) {
 	add(t, f.store, dec(decision.ActionBlock, decision.ScopeDomain, "phish.example", 3))
 	get := f.get(t, "/feeds/domains.txt")
 	head := f.do(t, http.MethodHead, "/feeds/domains.txt")
-	if head.code != http.StatusOK || head.body != "" {
-		t.Fatalf("HEAD: %d %q", head.code, head.body)
+	if head.Code != http.StatusOK || head.Body != "" {
+		t.Fatalf("HEAD: %d %q", head.Code, head.Body)
 	}
 	for _, h := range []string{"Content-Length", "ETag", "Content-Type", "X-Campusguard-Entries", "Last-Modified"} {
-		if head.header.Get(h) != get.header.Get(h) {
-			t.Errorf("HEAD %s %q, GET %q", h, head.header.Get(h), get.header.Get(h))
+		if head.Header.Get(h) != get.Header.Get(h) {
+			t.Errorf("HEAD %s %q, GET %q", h, head.Header.Get(h), get.Header.Get(h))
 		}
 	}
-	if head.header.Get("Content-Length") != strconv.Itoa(len(get.body)) {
-		t.Errorf("HEAD Content-Length %q, body %d bytes", head.header.Get("Content-Length"), len(get.body))
+	if head.Header.Get("Content-Length") != strconv.Itoa(len(get.Body)) {
+		t.Errorf("HEAD Content-Length %q, body %d bytes", head.Header.Get("Content-Length"), len(get.Body))
 	}
-	if r := f.do(t, http.MethodHead, "/feeds/domains.txt", "If-None-Match", get.header.Get("ETag")); r.code != http.StatusNotModified {
-		t.Errorf("conditional HEAD: %d, want 304", r.code)
+	if r := f.do(t, http.MethodHead, "/feeds/domains.txt", "If-None-Match", get.Header.Get("ETag")); r.Code != http.StatusNotModified {
+		t.Errorf("conditional HEAD: %d, want 304", r.Code)
 	}
 }
 
@@ -352,13 +352,13 @@ func TestMethodsAndPaths(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	for _, m := range []string{http.MethodPost, http.MethodPut, http.MethodDelete} {
 		r := f.do(t, m, "/feeds/ips.txt")
-		if r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, HEAD" || !strings.Contains(r.body, `"error"`) {
-			t.Errorf("%s: %d, Allow %q, %q", m, r.code, r.header.Get("Allow"), r.body)
+		if r.Code != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, HEAD" || !strings.Contains(r.Body, `"error"`) {
+			t.Errorf("%s: %d, Allow %q, %q", m, r.Code, r.Header.Get("Allow"), r.Body)
 		}
 	}
 	for _, p := range []string{"/feeds/", "/feeds/hosts.txt", "/feeds/ips.txt/x", "/feeds/IPS.TXT", "/ips.txt"} {
-		if r := f.get(t, p); r.code != http.StatusNotFound || !strings.Contains(r.body, `"error"`) {
-			t.Errorf("GET %s: %d %q, want 404", p, r.code, r.body)
+		if r := f.get(t, p); r.Code != http.StatusNotFound || !strings.Contains(r.Body, `"error"`) {
+			t.Errorf("GET %s: %d %q, want 404", p, r.Code, r.Body)
 		}
 	}
 }
@@ -428,15 +428,15 @@ func TestAuth(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			r := f.get(t, c.path, c.header...)
 			if c.ok {
-				if r.code != http.StatusOK || r.body != "192.0.2.1\n" {
-					t.Errorf("%d %q, want 200 and the list", r.code, r.body)
+				if r.Code != http.StatusOK || r.Body != "192.0.2.1\n" {
+					t.Errorf("%d %q, want 200 and the list", r.Code, r.Body)
 				}
 				return
 			}
-			if r.code != http.StatusUnauthorized || strings.Contains(r.body, "192.0.2.1") || !strings.Contains(r.body, `"error"`) {
-				t.Errorf("%d %q, want 401 and a JSON error", r.code, r.body)
+			if r.Code != http.StatusUnauthorized || strings.Contains(r.Body, "192.0.2.1") || !strings.Contains(r.Body, `"error"`) {
+				t.Errorf("%d %q, want 401 and a JSON error", r.Code, r.Body)
 			}
-			challenges := r.header.Values("WWW-Authenticate")
+			challenges := r.Header.Values("WWW-Authenticate")
 			if len(challenges) != 2 || !strings.HasPrefix(challenges[0], "Bearer ") || !strings.HasPrefix(challenges[1], "Basic ") {
 				t.Errorf("WWW-Authenticate %q: want a Bearer and a Basic challenge", challenges)
 			}
@@ -535,8 +535,8 @@ func TestStoreUnavailable(t *testing.T) {
 	f := newFixture(t, Config{}, nil)
 	f.db.Close()
 	r := f.get(t, "/feeds/ips.txt")
-	if r.code != http.StatusServiceUnavailable || !strings.Contains(r.body, `"error"`) || r.header.Get("Retry-After") == "" {
-		t.Errorf("closed store: %d %q %v, want 503 with a JSON error and Retry-After", r.code, r.body, r.header)
+	if r.Code != http.StatusServiceUnavailable || !strings.Contains(r.Body, `"error"`) || r.Header.Get("Retry-After") == "" {
+		t.Errorf("closed store: %d %q %v, want 503 with a JSON error and Retry-After", r.Code, r.Body, r.Header)
 	}
 	if !strings.Contains(f.logs.String(), "cannot build the feeds") {
 		t.Errorf("no error logged:\n%s", f.logs.String())

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"database/sql"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +17,7 @@ import (
 	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/state"
 	"github.com/campusguard/campusguard/internal/testclock"
+	"github.com/campusguard/campusguard/internal/testhttp"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -137,32 +137,12 @@ func newFixture(t *testing.T, cfg Config, auth func(*http.Request) (string, erro
 	return f
 }
 
-type response struct {
-	code   int
-	header http.Header
-	body   string
-}
+type response = testhttp.Response
 
 // do sends a request to the fixture's server; header is name, value pairs.
 func (f *fixture) do(t *testing.T, method, path string, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return testhttp.Do(t, f.srv.Client(), method, f.srv.URL+path, header...)
 }
 
 func (f *fixture) get(t *testing.T, path string, header ...string) response {
@@ -174,10 +154,10 @@ func (f *fixture) get(t *testing.T, path string, header ...string) response {
 func (f *fixture) body(t *testing.T, path string) string {
 	t.Helper()
 	r := f.get(t, path)
-	if r.code != http.StatusOK {
-		t.Fatalf("GET %s: %d %s", path, r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("GET %s: %d %s", path, r.Code, r.Body)
 	}
-	return r.body
+	return r.Body
 }
 
 func newServer(t *testing.T, h http.Handler) *httptest.Server {

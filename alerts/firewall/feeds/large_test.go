@@ -89,13 +89,13 @@ func TestFeeds100k(t *testing.T) {
 		entries int
 	}{{Domains, n * 6 / 10}, {IPs, n * 7 / 10}, {URLs, n * 6 / 10}} {
 		r := f.get(t, "/feeds/"+c.f.File())
-		if got := strings.Count(r.body, "\n"); got != c.entries || r.header.Get("X-Campusguard-Entries") != fmt.Sprint(c.entries) {
-			t.Errorf("%s: %d lines, header %q; want %d", c.f.File(), got, r.header.Get("X-Campusguard-Entries"), c.entries)
+		if got := strings.Count(r.Body, "\n"); got != c.entries || r.Header.Get("X-Campusguard-Entries") != fmt.Sprint(c.entries) {
+			t.Errorf("%s: %d lines, header %q; want %d", c.f.File(), got, r.Header.Get("X-Campusguard-Entries"), c.entries)
 		}
-		if len(r.body) != wantBytes[c.f] {
-			t.Errorf("%s: %d bytes, want %d", c.f.File(), len(r.body), wantBytes[c.f])
+		if len(r.Body) != wantBytes[c.f] {
+			t.Errorf("%s: %d bytes, want %d", c.f.File(), len(r.Body), wantBytes[c.f])
 		}
-		t.Logf("%s: %d entries, %d bytes", c.f.File(), c.entries, len(r.body))
+		t.Logf("%s: %d entries, %d bytes", c.f.File(), c.entries, len(r.Body))
 	}
 
 	// Capped at half the decisions, the least severe are left out.
@@ -106,15 +106,15 @@ func TestFeeds100k(t *testing.T) {
 	}
 	f2 := &fixture{srv: newServer(t, capped)}
 	r := f2.get(t, "/feeds/ips.txt")
-	if r.header.Get("X-Campusguard-Truncated") != "true" || r.header.Get("X-Campusguard-Entries") != fmt.Sprint(n/2) ||
-		r.header.Get("X-Campusguard-Omitted") != fmt.Sprint(n/5) {
-		t.Errorf("capped ips.txt: %v", r.header)
+	if r.Header.Get("X-Campusguard-Truncated") != "true" || r.Header.Get("X-Campusguard-Entries") != fmt.Sprint(n/2) ||
+		r.Header.Get("X-Campusguard-Omitted") != fmt.Sprint(n/5) {
+		t.Errorf("capped ips.txt: %v", r.Header)
 	}
 	// 0.7n addresses and ranges, 0.175n of each severity: the 0.5n kept
 	// are every one of severity 4 and 3 and 0.15n of severity 2.
 	var kept [5]int
 	prev := 4
-	for l := range strings.Lines(r.body) {
+	for l := range strings.Lines(r.Body) {
 		sev := severity[strings.TrimSuffix(l, "\n")]
 		if sev > prev {
 			t.Fatalf("ips.txt: %q (severity %d) after an entry of severity %d", l, sev, prev)
@@ -125,8 +125,8 @@ func TestFeeds100k(t *testing.T) {
 	if want := [5]int{0, 0, n * 15 / 100, n * 175 / 1000, n * 175 / 1000}; kept != want {
 		t.Errorf("kept entries by severity %v, want %v", kept, want)
 	}
-	if r := f2.get(t, "/feeds/domains.txt"); r.header.Get("X-Campusguard-Entries") != fmt.Sprint(n/2) || r.header.Get("X-Campusguard-Omitted") != fmt.Sprint(n/10) {
-		t.Errorf("capped domains.txt: %v", r.header)
+	if r := f2.get(t, "/feeds/domains.txt"); r.Header.Get("X-Campusguard-Entries") != fmt.Sprint(n/2) || r.Header.Get("X-Campusguard-Omitted") != fmt.Sprint(n/10) {
+		t.Errorf("capped domains.txt: %v", r.Header)
 	}
 }
 

@@ -3,7 +3,6 @@ package stream
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -14,6 +13,7 @@ import (
 	"github.com/campusguard/campusguard/alerts/decision"
 	"github.com/campusguard/campusguard/internal/state"
 	"github.com/campusguard/campusguard/internal/testclock"
+	"github.com/campusguard/campusguard/internal/testhttp"
 )
 
 var t0 = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
@@ -86,45 +86,25 @@ func (f *fixture) revoke(t *testing.T, id int64) {
 	}
 }
 
-type response struct {
-	code   int
-	header http.Header
-	body   string
-}
+type response = testhttp.Response
 
-// do sends a request; header is name, value pairs.
+// do sends a request to the fixture's server; header is name, value pairs.
 func (f *fixture) do(t *testing.T, method, target string, header ...string) response {
 	t.Helper()
-	req, err := http.NewRequest(method, f.srv.URL+target, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := f.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, string(b)}
+	return testhttp.Do(t, f.srv.Client(), method, f.srv.URL+target, header...)
 }
 
 // raw pulls as bouncer with the query q and returns the body of a 200.
 func (f *fixture) raw(t *testing.T, bouncer, q string) string {
 	t.Helper()
 	r := f.do(t, http.MethodGet, Path+q, "X-Api-Key", f.tokens[bouncer])
-	if r.code != http.StatusOK {
-		t.Fatalf("pull %s%s as %s: %d %s", Path, q, bouncer, r.code, r.body)
+	if r.Code != http.StatusOK {
+		t.Fatalf("pull %s%s as %s: %d %s", Path, q, bouncer, r.Code, r.Body)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	return r.body
+	return r.Body
 }
 
 func (f *fixture) pull(t *testing.T, bouncer, q string) Response {

@@ -375,17 +375,17 @@ func TestAuth(t *testing.T) {
 	} {
 		r := f.do(t, http.MethodGet, c.target, c.header...)
 		if c.ok {
-			if r.code != http.StatusOK || !strings.Contains(r.body, "192.0.2.1") {
-				t.Errorf("%s: %d %s", c.name, r.code, r.body)
+			if r.Code != http.StatusOK || !strings.Contains(r.Body, "192.0.2.1") {
+				t.Errorf("%s: %d %s", c.name, r.Code, r.Body)
 			}
 			continue
 		}
-		if r.code != http.StatusUnauthorized || r.header.Get("WWW-Authenticate") == "" || strings.Contains(r.body, "192.0.2.1") {
-			t.Errorf("%s: %d %q %v, want 401 with WWW-Authenticate", c.name, r.code, r.body, r.header)
+		if r.Code != http.StatusUnauthorized || r.Header.Get("WWW-Authenticate") == "" || strings.Contains(r.Body, "192.0.2.1") {
+			t.Errorf("%s: %d %q %v, want 401 with WWW-Authenticate", c.name, r.Code, r.Body, r.Header)
 		}
 		var e struct{ Error, Message string }
-		if err := json.Unmarshal([]byte(r.body), &e); err != nil || e.Error == "" || e.Message != e.Error {
-			t.Errorf("%s: error body %q: want error and message", c.name, r.body)
+		if err := json.Unmarshal([]byte(r.Body), &e); err != nil || e.Error == "" || e.Message != e.Error {
+			t.Errorf("%s: error body %q: want error and message", c.name, r.Body)
 		}
 	}
 }
@@ -395,11 +395,11 @@ func TestHEADLeavesTheCursor(t *testing.T) {
 	f.pull(t, "fw-1", "?startup=true")
 	f.add(t, block(decision.ScopeIP, "192.0.2.1", time.Hour))
 	r := f.do(t, http.MethodHead, Path, "X-Api-Key", f.tokens["fw-1"])
-	if r.code != http.StatusOK || r.body != "" {
-		t.Errorf("HEAD: %d %q", r.code, r.body)
+	if r.Code != http.StatusOK || r.Body != "" {
+		t.Errorf("HEAD: %d %q", r.Code, r.Body)
 	}
-	if r := f.do(t, http.MethodHead, Path); r.code != http.StatusUnauthorized {
-		t.Errorf("HEAD without a key: %d", r.code)
+	if r := f.do(t, http.MethodHead, Path); r.Code != http.StatusUnauthorized {
+		t.Errorf("HEAD without a key: %d", r.Code)
 	}
 	if got := values(f.pull(t, "fw-1", "").New); !cmp.Equal(got, []string{"192.0.2.1"}) {
 		t.Errorf("after HEAD: %v, want the block HEAD must not have consumed", got)
@@ -410,19 +410,19 @@ func TestBadRequests(t *testing.T) {
 	f := newFixture(t, Config{}, "fw-1")
 	key := []string{"X-Api-Key", f.tokens["fw-1"]}
 	r := f.do(t, http.MethodPost, Path, key...)
-	if r.code != http.StatusMethodNotAllowed || r.header.Get("Allow") != "GET, HEAD" {
-		t.Errorf("POST: %d, Allow %q", r.code, r.header.Get("Allow"))
+	if r.Code != http.StatusMethodNotAllowed || r.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST: %d, Allow %q", r.Code, r.Header.Get("Allow"))
 	}
-	if r := f.do(t, http.MethodGet, Path+"/x", key...); r.code != http.StatusNotFound {
-		t.Errorf("GET %s/x: %d", Path, r.code)
+	if r := f.do(t, http.MethodGet, Path+"/x", key...); r.Code != http.StatusNotFound {
+		t.Errorf("GET %s/x: %d", Path, r.Code)
 	}
 	var items []string
 	for i := range maxItems + 1 {
 		items = append(items, fmt.Sprint("s", i))
 	}
 	many := strings.Join(items, ",")
-	if r := f.do(t, http.MethodGet, Path+"?scopes="+many, key...); r.code != http.StatusBadRequest || !strings.Contains(r.body, "scopes") {
-		t.Errorf("33 scopes: %d %s", r.code, r.body)
+	if r := f.do(t, http.MethodGet, Path+"?scopes="+many, key...); r.Code != http.StatusBadRequest || !strings.Contains(r.Body, "scopes") {
+		t.Errorf("33 scopes: %d %s", r.Code, r.Body)
 	}
 }
 
@@ -498,8 +498,8 @@ func TestStoreError(t *testing.T) {
 	f.srv = httptest.NewServer(h)
 	t.Cleanup(f.srv.Close)
 	r := f.do(t, http.MethodGet, Path)
-	if r.code != http.StatusInternalServerError || !strings.Contains(r.body, `"error"`) {
-		t.Errorf("closed store: %d %s", r.code, r.body)
+	if r.Code != http.StatusInternalServerError || !strings.Contains(r.Body, `"error"`) {
+		t.Errorf("closed store: %d %s", r.Code, r.Body)
 	}
 	if got := testutil.ToFloat64(h.m.errors); got != 1 {
 		t.Errorf("errors_total = %v", got)
