@@ -540,21 +540,9 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 				continue
 			}
 		}
-		var (
-			r    rune
-			size int
-		)
-		if c&0xF0 == 0xE0 && i+2 < len(text) && text[i+1]&0xC0 == 0x80 && text[i+2]&0xC0 == 0x80 {
-			// Three bytes: all of CJK. Inline, as DecodeRuneInString's
-			// slow path is a call per character; overlong forms and
-			// surrogates take the checked path below.
-			r, size = rune(c&0x0F)<<12|rune(text[i+1]&0x3F)<<6|rune(text[i+2]&0x3F), 3
-			if r < 0x800 || r >= 0xD800 && r <= 0xDFFF {
-				r, size = utf8.DecodeRuneInString(text[i:])
-			}
-		} else {
-			r, size = utf8.DecodeRuneInString(text[i:])
-		}
+		// What scanASCII and scanCJK leave: one rune of any other kind
+		// (full-width letters, expansions, astral runes, invalid UTF-8).
+		r, size := utf8.DecodeRuneInString(text[i:])
 		e := uint32(foldExpand << foldKindShift) // astral runes: the slow path
 		if r < 0x10000 {
 			e = bmpFold[r]
