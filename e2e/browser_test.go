@@ -65,21 +65,9 @@ func (b *browser) eval(js string) string {
 // Evaluation errors (the page navigating away, say) count as "not yet".
 func (b *browser) wait(what, predicate string) {
 	b.t.Helper()
-	deadline := time.Now().Add(stepTimeout)
-	js := `(() => { try { return !!(` + predicate + `); } catch (e) { return false; } })()`
-	for {
-		ctx, cancel := context.WithTimeout(b.ctx, time.Second)
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool](js))
-		cancel()
-		if err == nil && ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			b.screenshot("failed")
-			text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
-			b.t.Fatalf("browser: waiting for %s (%s): timed out (last error %v)\npage text: %.1500s", what, predicate, err, text)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if ok, text, err := browsertest.WaitFor(b.ctx, predicate, stepTimeout); !ok {
+		b.screenshot("failed")
+		b.t.Fatalf("browser: waiting for %s (%s): timed out (last error %v)\npage text: %.1500s", what, predicate, err, text)
 	}
 }
 

@@ -70,3 +70,25 @@ func Artifacts(t *testing.T, sub string) string {
 	}
 	return dir
 }
+
+// WaitFor polls a JavaScript predicate in the browser of ctx every 50 ms
+// until it holds or timeout passes. Evaluation errors (the page navigating
+// away, say) count as "not yet". When it times out it returns false, the
+// page's text and the last evaluation error, for the caller's failure.
+func WaitFor(ctx context.Context, predicate string, timeout time.Duration) (ok bool, pageText string, lastErr error) {
+	deadline := time.Now().Add(timeout)
+	js := `(() => { try { return !!(` + predicate + `); } catch (e) { return false; } })()`
+	for {
+		c, cancel := context.WithTimeout(ctx, time.Second)
+		ok, err := chromedp.Run(c, chromedp.Evaluate[bool](js))
+		cancel()
+		if err == nil && ok {
+			return true, "", nil
+		}
+		if time.Now().After(deadline) {
+			text, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText : ''`))
+			return false, text, err
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
