@@ -721,44 +721,63 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 // caller folds.
 func (x *keywordIndex) scanCJK(s *scratch, text string, i int, chars []uint64, st scanState) (int, []uint64, scanState) {
 	bmpFold := (*[0x10000]uint32)(x.bmpFold)
-	pairs, psh := x.pairs, x.pairShift
-	prev, cand, gap, from := st.prev, st.cand, st.gap, i
-	for i+3 <= len(text) && len(chars) < scanChunk {
+	pairs, psh := x.pairs, x.pairShift&31
+	from, n := i, len(chars)
+	// The loop makes no call and keeps its state in registers: a call
+	// (append's growslice) made the register allocator spill half of it on
+	// the fast path. chars is written within its capacity (scan keeps room
+	// for scanChunk), and pending gets at most two entries per character,
+	// room for which is made here; both are arrays to the loop, whose
+	// bounds are constants rather than registers.
+	buf := (*[scanChunk]uint64)(chars[:scanChunk])
+	np := len(s.pending)
+	if cap(s.pending)-np < 2*scanChunk {
+		s.pending = slices.Grow(s.pending, 2*scanChunk)
+	}
+	pend := (*[2 * scanChunk]uint64)(s.pending[np : np+2*scanChunk])
+	// gc holds cand in its low two bits and the gap flag where the packed
+	// character keeps it: one register for both.
+	prev, gc, j := st.prev, st.cand|uint32(st.gap)<<chIDBits, 0
+	for i+3 <= len(text) && n < scanChunk {
 		t := text[i : i+3]
-		if v := uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16; v&0xC0C0F0 != 0x8080E0 {
+		v := uint32(t[0]) | uint32(t[1])<<8 | uint32(t[2])<<16
+		if v&0xC0C0F0 != 0x8080E0 {
 			break // not a three-byte sequence
 		}
-		r := rune(t[0]&0x0F)<<12 | rune(t[1]&0x3F)<<6 | rune(t[2]&0x3F)
+		r := v&0x0F<<12 | v>>2&(0x3F<<6) | v>>16&0x3F // from v: fewer registers than from t
 		if r < 0x800 {
 			break // overlong: the checked path
 		}
 		e := bmpFold[r] // surrogates are foldExpand there: the checked path
 		if e&(3<<foldKindShift|1<<entryAlnShift) != 0 {
 			if e>>foldKindShift == foldSep {
-				gap = flagGap
+				gc |= flagGap << chIDBits
 				i += 3
 				continue
 			}
 			break
 		}
 		id := e & entryID
-		n := len(chars)
-		chars = append(chars, uint64(id)|uint64(3<<flagWidthShift|gap)<<chIDBits|uint64(i)<<chStartShift)
-		if b := pairBits(pairs, psh, hash2(prev, id)) & cand; b != 0 {
-			s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
+		buf[n] = uint64(id) | uint64(gc&(flagGap<<chIDBits)) | (3<<flagWidthShift)<<chIDBits | uint64(i)<<chStartShift
+		if b := pairBits(pairs, psh, hash2(prev, id)) & gc & 3; b != 0 {
+			pend[j] = uint64(n-1)<<3 | uint64(b)<<1
+			j++
 		}
 		if e&entryStarts1 != 0 { // not an ASCII letter: a keyword may start here
-			s.pending = append(s.pending, uint64(n)<<3|startsLen1)
+			pend[j] = uint64(n)<<3 | startsLen1
+			j++
 		}
-		cand = e / entryStartsMulti & 1 * 3
-		prev, gap = id, 0
+		gc = e / entryStartsMulti & 1 * 3
+		prev = id
+		n++
 		i += 3
 	}
+	s.pending = s.pending[:np+j]
 	if i != from {
 		st.prevAln = false
 	}
-	st.prev, st.cand, st.gap = prev, cand, gap
-	return i, chars, st
+	st.prev, st.cand, st.gap = prev, gc&3, uint8(gc>>chIDBits)
+	return i, chars[:n], st
 }
 
 // foldWordTail folds the rest of a word that ends less than eight bytes
