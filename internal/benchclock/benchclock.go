@@ -39,3 +39,11 @@ func (c Clock) Stop(b *testing.B, bytes int64) time.Duration {
 	}
 	return d
 }
+
+// ThreadCPU returns the CPU time the calling thread has used, or 0 where
+// it cannot be read. Lock the goroutine to its thread (runtime.LockOSThread)
+// around the readings that are compared.
+func ThreadCPU() time.Duration {
+	d, _ := threadCPU()
+	return d
+}
