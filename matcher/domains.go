@@ -36,6 +36,11 @@ const MaxDomainRules = 1<<24 - 1
 const (
 	domainException      = 1 << iota // adblock @@: allows the name for its pack
 	domainSubdomainsOnly             // "*.d": matches below d, not d itself
+	// domainMore: another rule on the same domain follows in the probe
+	// sequence. A lookup stops at a hit without it instead of walking the
+	// rest of the run of taken slots, which at a load of 0.75 is about 7
+	// slots and often one more cache line missed.
+	domainMore
 )
 
 // domainEntry is one rule on one domain: a slot of the table. hash 0 marks
@@ -170,9 +175,12 @@ func (d *domainIndex) insert(e domainEntry) {
 	w, m := d.filterBits(e.hash)
 	d.filter[w] |= m
 	for s := d.homeOf(e.hash); ; {
-		if d.slots[s].hash == 0 {
+		switch d.slots[s].hash {
+		case 0:
 			d.slots[s] = e
 			return
+		case e.hash:
+			d.slots[s].flags |= domainMore
 		}
 		if s++; s == len(d.slots) {
 			s = 0
@@ -274,6 +282,9 @@ func (d *domainIndex) probeHash(h uint64, at int, out []domainHit) []domainHit {
 			return out
 		case h:
 			out = append(out, domainHit{entry: int32(s), at: int32(at)})
+			if d.slots[s].flags&domainMore == 0 {
+				return out
+			}
 		}
 		if s++; s == len(d.slots) {
 			s = 0

@@ -214,3 +214,41 @@ func TestDomainLookupFindsEverySuffix(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainRulesOnOneDomain: every rule on a domain is found (lookup
+// reverses its hits, so the last added comes first) when they are interleaved with other domains in a crowded
+// table and survive its growth; a domain with one rule yields one hit.
+// (The lookup stops at a hit unless domainMore says another follows.)
+func TestDomainRulesOnOneDomain(t *testing.T) {
+	idx := newDomainIndex(0)
+	const n = 3000
+	line := uint32(0)
+	add := func(d string) {
+		line++
+		if err := idx.add(d, domainEntry{line: line}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := map[string][]uint32{}
+	for i := 0; i < n; i++ {
+		d := fmt.Sprintf("s%d.test", i)
+		add(d)
+		want[d] = append(want[d], line)
+		if i%3 == 0 { // a second and third rule, added later among others
+			prev := fmt.Sprintf("s%d.test", i/2)
+			add(prev)
+			want[prev] = append(want[prev], line)
+		}
+	}
+	var buf [8]domainHit
+	for d, lines := range want {
+		var got []uint32
+		for _, h := range idx.lookup("www."+d, buf[:0]) {
+			got = append(got, idx.slots[h.entry].line)
+		}
+		slices.Reverse(got)
+		if !slices.Equal(got, lines) {
+			t.Fatalf("%s: lines %v, want %v", d, got, lines)
+		}
+	}
+}
