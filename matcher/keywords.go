@@ -630,13 +630,6 @@ type scanState struct {
 func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64, st scanState) (int, []uint64, scanState) {
 	const flags = (flagASCIIAln | 1<<flagWidthShift) << chIDBits
 	ascii := &x.asciiEntry
-	// As in scanCJK, pending is an array to the loop: a word adds at most
-	// three entries, and there are at most scanChunk words.
-	np := len(s.pending)
-	if cap(s.pending)-np < 3*scanChunk {
-		s.pending = slices.Grow(s.pending, 3*scanChunk)
-	}
-	pend, j := (*[3 * scanChunk]uint64)(s.pending[np:np+3*scanChunk]), 0
 	for i < len(text) && len(chars) < scanChunk {
 		c := text[i]
 		if c >= utf8.RuneSelf {
@@ -690,15 +683,13 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 		id := e & entryID
 		if st.cand != 0 { // rare after the first letter of a word: a branch
 			if b := pairBits(x.pairs, x.pairShift, hash2(st.prev, id)); b != 0 {
-				pend[j] = uint64(n-1)<<3 | uint64(b)<<1
-				j++
+				s.pending = append(s.pending, uint64(n-1)<<3|uint64(b)<<1)
 			}
 		}
 		st.cand = 0
 		if st.gap != 0 || !st.prevAln { // else the word continues one: no keyword starts in it
 			if e&entryStarts1 != 0 {
-				pend[j] = uint64(n)<<3 | startsLen1
-				j++
+				s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 			}
 			if e&entryStartsMulti != 0 {
 				if len(chars) == n+1 {
@@ -708,14 +699,18 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 					// entry and count it only if it passed, rather than
 					// branch on it.
 					b := pairBits(x.words, x.wordShift, key)
-					pend[j] = uint64(n)<<3 | uint64(b)<<1
-					j += int(b|b>>1) & 1
+					if cap(s.pending) == len(s.pending) {
+						s.pending = slices.Grow(s.pending, 64)
+					}
+					m := len(s.pending)
+					s.pending = s.pending[:m+1]
+					s.pending[m] = uint64(n)<<3 | uint64(b)<<1
+					s.pending = s.pending[:m+int(b|b>>1)&1]
 				}
 			}
 		}
 		st.prev, st.gap, st.prevAln = chID(chars[len(chars)-1]), 0, true
 	}
-	s.pending = s.pending[:np+j]
 	return i, chars, st
 }
 
