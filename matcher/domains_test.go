@@ -252,3 +252,33 @@ func TestDomainRulesOnOneDomain(t *testing.T) {
 		}
 	}
 }
+
+// TestDomainFilterPassRate: the Bloom filter in front of the table lets
+// few unlisted suffixes through (each one costs a table read, a cache miss
+// at scale), whether the index was sized by a hint or grew.
+func TestDomainFilterPassRate(t *testing.T) {
+	fx := genDomains(100_000, 8192)
+	for _, hint := range []int{0, len(fx.rules)} {
+		idx := buildBenchIndex(t, fx.rules, hint)
+		probes, passed := 0, 0
+		for _, q := range fx.misses {
+			for at := 0; ; {
+				w, m := idx.filterBits(max(idx.hashOf(q[at:]), 1))
+				probes++
+				if idx.filter[w]&m == m {
+					passed++
+				}
+				dot := strings.IndexByte(q[at:], '.')
+				if dot < 0 {
+					break
+				}
+				at += dot + 1
+			}
+		}
+		rate := float64(passed) / float64(probes)
+		t.Logf("hint %d: filter %d KB for %d rules, %.2f%% of %d unlisted suffixes pass", hint, len(idx.filter)*8/1024, idx.n, 100*rate, probes)
+		if rate > 0.03 {
+			t.Errorf("hint %d: %.2f%% of unlisted suffixes pass the filter, want under 3%%", hint, 100*rate)
+		}
+	}
+}
