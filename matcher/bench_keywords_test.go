@@ -85,20 +85,8 @@ func benchKeywordScan(b *testing.B, n int) {
 	// campusguard: fold and scan are one pass (keywordIndex.scan), so
 	// there is no separate scan-only figure: this is the whole cost.
 	b.Run("campusguard", func(b *testing.B) {
-		sc := &scratch{}
-		fx.x.scan(fx.text, sc, benchScanLimit) // size the scratch once, as the pool does
-		matches := 0
-		b.SetBytes(int64(len(fx.text)))
-		b.ReportAllocs()
-		b.ResetTimer()
-		c := benchclock.Start()
-		for i := 0; i < b.N; i++ {
-			fx.x.scan(fx.text, sc, benchScanLimit)
-			matches = len(sc.matches)
-		}
-		c.Stop(b, int64(len(fx.text)))
-		b.StopTimer()
-		b.ReportMetric(float64(matches), "matches")
+		sc := benchScanText(b, fx.x, fx.text)
+		b.ReportMetric(float64(len(sc.matches)), "matches")
 		b.ReportMetric(float64(scratchBytes(sc))/mb, "scratch-MB")
 	})
 	b.Run("campusguard-parallel", func(b *testing.B) {
@@ -191,19 +179,25 @@ func BenchmarkKeywordScanByScript10k(b *testing.B) {
 		i = j
 	}
 	for _, part := range []struct{ name, text string }{{"en", en.String()}, {"zh", zh.String()}} {
-		b.Run(part.name, func(b *testing.B) {
-			sc := &scratch{}
-			fx.x.scan(part.text, sc, benchScanLimit)
-			b.SetBytes(int64(len(part.text)))
-			b.ReportAllocs()
-			b.ResetTimer()
-			c := benchclock.Start()
-			for i := 0; i < b.N; i++ {
-				fx.x.scan(part.text, sc, benchScanLimit)
-			}
-			c.Stop(b, int64(len(part.text)))
-		})
+		b.Run(part.name, func(b *testing.B) { benchScanText(b, fx.x, part.text) })
 	}
+}
+
+// benchScanText times x.scan over text, one op per scan, with the scratch
+// sized by one scan first as the pool does; it returns that scratch.
+func benchScanText(b *testing.B, x *keywordIndex, text string) *scratch {
+	sc := &scratch{}
+	x.scan(text, sc, benchScanLimit)
+	b.SetBytes(int64(len(text)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	c := benchclock.Start()
+	for i := 0; i < b.N; i++ {
+		x.scan(text, sc, benchScanLimit)
+	}
+	c.Stop(b, int64(len(text)))
+	b.StopTimer()
+	return sc
 }
 
 func scratchBytes(s *scratch) int {
