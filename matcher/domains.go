@@ -136,8 +136,8 @@ func (d *domainIndex) hashOf(domain string) uint64 {
 }
 
 // filterBitsPerRule sizes the filter: with three bits set per rule in one
-// 64-bit word, 10 bits per rule let about 2% of unlisted suffixes through
-// (1.5–1.8% measured; each costs a table read), and 1M rules take 1.25 MB, which mostly
+// 64-bit word, 10 bits per rule let about 2.3% of unlisted suffixes through
+// (each then costs a table read), and 1M rules take 1.25 MB, which mostly
 // stays in a 1 MB L2 cache. At 16 bits per rule, rounded up to a power of
 // two (2–4 MB), the filter lived in the shared L3 cache, and misses slowed
 // down with whatever else ran on the host.
