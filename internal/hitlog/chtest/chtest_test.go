@@ -2,7 +2,6 @@ package chtest_test
 
 import (
 	"context"
-	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/campusguard/campusguard/internal/hitlog/chtest"
+	"github.com/campusguard/campusguard/internal/testhttp"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.RunShared(m)) }
@@ -48,19 +48,11 @@ func TestServerAnswers(t *testing.T) {
 	}
 }
 
+// httpGet reads u's answer, trimmed as ClickHouse ends it with a newline.
 func httpGet(t *testing.T, u string) (string, int) {
 	t.Helper()
-	c := http.Client{Timeout: 10 * time.Second}
-	resp, err := c.Get(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(b)), resp.StatusCode
+	r := testhttp.Do(t, &http.Client{Timeout: 10 * time.Second}, http.MethodGet, u)
+	return strings.TrimSpace(r.Body), r.Code
 }
 
 func TestPauseResume(t *testing.T) {
