@@ -79,7 +79,19 @@ type keywordIndex struct {
 	// hash (the slot the filter bit tested). Arrays, not maps: a
 	// verification is two loads instead of a hash-map probe.
 	verify1, verify2, verify4 csr
+
+	// kwKinds, when set (a Set's index; see newSet), has by keyword the
+	// event kinds (bit per event.Kind) of the packs that list it. A scan
+	// then records only keywords of the kinds in scratch.kinds, and at most
+	// maxKeywordOccurrences occurrences of each, so that neither a keyword
+	// of a pack that does not apply nor one word repeated a few hundred
+	// times can use up a text's hit limit and hide the hits after it.
+	kwKinds []uint32
 }
+
+// maxKeywordOccurrences bounds the occurrences of one keyword a Set's scan
+// records in one text (the console highlights them).
+const maxKeywordOccurrences = 8
 
 // keywordMatch is one occurrence.
 type keywordMatch struct {
@@ -458,6 +470,10 @@ type scratch struct {
 	pending []uint64
 	matches []keywordMatch
 	runs    [2]digitRun // the detectors' work space
+	// kinds selects the keywords a scan records when the index has
+	// kwKinds; seen counts each keyword's occurrences recorded so far.
+	kinds uint32
+	seen  []uint8
 }
 
 // The scan folds into a buffer of scanChunk characters plus room for a
@@ -507,6 +523,7 @@ func (x *keywordIndex) scan(text string, s *scratch, limit int) bool {
 	}
 	s.base = 0
 	s.pending = s.pending[:0]
+	s.resetSeen(len(x.kwKinds))
 	s.matches = s.matches[:0]
 	bmpFold := (*[0x10000]uint32)(x.bmpFold)
 	pairs, psh := x.pairs, x.pairShift
@@ -941,8 +958,10 @@ func (x *keywordIndex) equal(k int32, chars []uint64) bool {
 }
 
 // emit records a verified occurrence unless it starts or ends inside one
-// original character's expansion (its span would not fold to the keyword)
-// or an ASCII word keyword continues a longer ASCII word.
+// original character's expansion (its span would not fold to the keyword),
+// an ASCII word keyword continues a longer ASCII word, or (in a Set's index)
+// the keyword is not of the kinds scanned for or has been recorded
+// maxKeywordOccurrences times already.
 func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int) bool {
 	if chFlags(chars[i])&flagExpCont != 0 || chFlags(chars[j-1])&flagExpMore != 0 {
 		return true
@@ -954,8 +973,15 @@ func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int
 	if edges&2 != 0 && j < len(chars) && chFlags(chars[j])&(flagGap|flagASCIIAln) == flagASCIIAln {
 		return true
 	}
+	counted := x.kwKinds != nil
+	if counted && (x.kwKinds[k]&s.kinds == 0 || s.seen[k] >= maxKeywordOccurrences) {
+		return true
+	}
 	if len(s.matches) >= limit {
 		return false
+	}
+	if counted {
+		s.seen[k]++
 	}
 	last := chars[j-1]
 	s.matches = append(s.matches, keywordMatch{
@@ -963,6 +989,21 @@ func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int
 		bstart: int32(chStart(chars[i])), bend: int32(chStart(last) + int(chFlags(last)>>flagWidthShift)),
 	})
 	return true
+}
+
+// resetSeen zeroes the occurrence counts of n keywords: only those the
+// last scan recorded can be set, so this costs its matches, not n.
+func (s *scratch) resetSeen(n int) {
+	if n == 0 {
+		return
+	}
+	if len(s.seen) != n {
+		s.seen = make([]uint8, n)
+		return
+	}
+	for _, m := range s.matches {
+		s.seen[m.kw] = 0
+	}
 }
 
 // span turns folded positions into original byte offsets.

@@ -63,10 +63,61 @@ files: [{path: k.txt, format: keywords}, {path: r.txt, format: regex}]
 }
 
 func TestMaxHitsPerText(t *testing.T) {
-	set := newTestSet(t, map[string]string{"p.yaml": "name: p\ncategory: spam\nkeywords: [x]\n"})
-	hits := set.MatchText(event.KindPost, event.FieldText, strings.Repeat("x ", 1000), nil)
+	// 300 distinct keywords, each once: the default cap of 256 hits holds.
+	var kws, text []string
+	for i := range 300 {
+		kw := fmt.Sprintf("kw%03d", i)
+		kws = append(kws, kw)
+		text = append(text, kw)
+	}
+	set := newTestSet(t, map[string]string{"p.yaml": "name: p\ncategory: spam\nkeywords: [" + strings.Join(kws, ", ") + "]\n"})
+	hits := set.MatchText(event.KindPost, event.FieldText, strings.Join(text, " "), nil)
 	if len(hits) != 256 {
 		t.Errorf("got %d hits, want the default cap 256", len(hits))
+	}
+	for i, h := range hits {
+		if h.Match != kws[i] {
+			t.Fatalf("hit %d is %q, want %q: hits are in text order", i, h.Match, kws[i])
+		}
+	}
+}
+
+// TestRepeatsDoNotHideHits: the hit cap must not be used up by one keyword
+// said over and over, nor by keywords of packs that do not apply to the
+// event, so that the hit after them still shows.
+func TestRepeatsDoNotHideHits(t *testing.T) {
+	set := newTestSet(t, map[string]string{
+		"dns.yaml":  "name: dns-only\ncategory: spam\napplies_to: [dns]\nkeywords: [the]\n",
+		"post.yaml": "name: posts\ncategory: fraud\napplies_to: [post]\nkeywords: [scam, 免费]\n",
+	})
+	count := func(hits []event.Hit) map[string]int {
+		n := map[string]int{}
+		for _, h := range hits {
+			n[h.Match]++
+		}
+		return n
+	}
+	for _, tt := range []struct {
+		name, text string
+		want       map[string]int
+	}{
+		{"another kind's keyword", strings.Repeat("the ", 300) + "scam", map[string]int{"scam": 1}},
+		{"one keyword repeated", strings.Repeat("免费 ", 300) + "scam", map[string]int{"免费": maxKeywordOccurrences, "scam": 1}},
+	} {
+		got := count(set.MatchText(event.KindPost, event.FieldText, tt.text, nil))
+		if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+			t.Errorf("%s: hits %v, want %v", tt.name, got, tt.want)
+		}
+	}
+	// The dns pack still sees its keyword, capped the same way.
+	if got := count(set.MatchText(event.KindDNS, event.FieldName, strings.Repeat("the.", 20)+"test", nil)); got["the"] != maxKeywordOccurrences || len(got) != 1 {
+		t.Errorf("dns: hits %v, want %d of \"the\"", got, maxKeywordOccurrences)
+	}
+	// A scratch reused for another text starts its counts again.
+	for range 2 {
+		if got := count(set.MatchText(event.KindPost, event.FieldText, "scam scam", nil)); got["scam"] != 2 {
+			t.Errorf("reused scratch: hits %v, want 2 of \"scam\"", got)
+		}
 	}
 }
 

@@ -41,6 +41,12 @@ func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
 		}
 	}
 	s.keywords = b.build()
+	s.keywords.kwKinds = make([]uint32, len(s.keywords.kwRefs))
+	for k, refs := range s.keywords.kwRefs {
+		for _, ref := range refs {
+			s.keywords.kwKinds[k] |= packs[s.kwRules[ref].pack].kinds
+		}
+	}
 	s.scratch.New = func() any { return &scratch{} }
 	return s
 }
@@ -224,6 +230,7 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 	sc := s.scratch.Get().(*scratch)
 	defer s.putScratch(sc)
 	if len(s.kwRules) > 0 {
+		sc.kinds = 1 << kind
 		s.keywords.scan(text, sc, limit)
 		for _, m := range sc.matches {
 			start, end := sc.span(m)
