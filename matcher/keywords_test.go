@@ -292,6 +292,19 @@ func TestMatchLinksInPosts(t *testing.T) {
 		{"notevil.test and https://notevil.test", "[]"},
 		{"evil.test without a scheme is not a link", "[]"},
 		{"://evil.test", "[]"},
+		// An empty host does not end the search for links.
+		{"x:// https://evil.test", "[evil.test 13-22]"},
+		{"http://@ https://evil.test", "[evil.test 17-26]"},
+		// Dots that end a sentence, and the full stops browsers read as dots.
+		{"https://evil.test...", "[evil.test 8-17]"},
+		{"see www.evil.test..", "[evil.test 8-17]"},
+		{"请访问 https://evil.test。", "[evil.test 18-27]"},
+		{"https://evil。test/", "[evil。test 8-19]"},
+		{"https://evil．test/", "[evil．test 8-19]"},
+		// Chinese text straight after a link: its ASCII start is looked up too.
+		{"点击https://evil.test领取奖励", "[evil.test 14-23]"},
+		{"点击https://evil.test。领取奖励", "[evil.test 14-23]"},
+		{"点击https://notevil.test领取", "[]"},
 	}
 	for _, tt := range tests {
 		ev := event.Event{Kind: event.KindPost, Text: tt.text}
@@ -312,7 +325,7 @@ func TestMatchLinksInPosts(t *testing.T) {
 // FuzzLinkHosts: link extraction reads untrusted post text; it must end,
 // and every host it returns must be a slice of the text where it says.
 func FuzzLinkHosts(f *testing.F) {
-	for _, s := range []string{"https://evil.test/x", "www.", "http://@/", "a://b://c", "www.中文.test。", "\xff://\xfe", "http://u@h@evil.test"} {
+	for _, s := range []string{"https://evil.test/x", "www.", "http://@/", "a://b://c", "www.中文.test。", "\xff://\xfe", "http://u@h@evil.test", "x:// https://a.b", "http://@ www.a.b..", "https://。。", "www.。a"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, text string) {
@@ -322,7 +335,8 @@ func FuzzLinkHosts(f *testing.F) {
 			if at < 0 {
 				break
 			}
-			if at < i || at+len(host) > len(text) || text[at:at+len(host)] != host || host == "" || next <= i {
+			if at < i || at+len(host) > len(text) || text[at:at+len(host)] != host || host == "" || next <= i ||
+				trimHostDots(host) != host {
 				t.Fatalf("from %d: host %q at %d next %d in %q", i, host, at, next, text)
 			}
 			i = next

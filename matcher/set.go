@@ -152,7 +152,9 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 
 // matchLinks runs the domain rules on the host of every http(s) link and
 // www. name in a post, so a phishing link in a forum post hits the same
-// rules as a DNS query for it.
+// rules as a DNS query for it. Chinese text often runs straight on from a
+// link ("https://evil.test领取奖励"), and a host may be an IDN, so a host
+// with non-ASCII characters is looked up whole and also as its ASCII start.
 func (s *Set) matchLinks(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
 	for i := 0; i < len(text); {
 		host, at, next := nextLinkHost(text, i)
@@ -160,13 +162,31 @@ func (s *Set) matchLinks(kind event.Kind, field, text string, hits []event.Hit) 
 			break
 		}
 		hits, _, _, _ = s.matchDomainRules(kind, field, host, at, hits)
+		if k := asciiPrefixLen(host); k < len(host) {
+			if prefix := trimHostDots(host[:k]); prefix != "" {
+				hits, _, _, _ = s.matchDomainRules(kind, field, prefix, at, hits)
+			}
+		}
 		i = next
 	}
 	return hits
 }
 
+// asciiPrefixLen is the length of host's leading run of ASCII bytes.
+func asciiPrefixLen(host string) int {
+	for i := 0; i < len(host); i++ {
+		if host[i] >= utf8.RuneSelf {
+			return i
+		}
+	}
+	return len(host)
+}
+
 // nextLinkHost finds the next "scheme://host" or "www.host" at or after
-// from and returns the host, its offset (-1: none) and where to go on.
+// from and returns the host, its offset (-1: none) and where to go on. The
+// host loses a user@ before it and dots after it ("https://evil.test..."
+// ends a sentence), and takes the full stops IDNA maps to a dot (。．｡),
+// which browsers accept in a host.
 func nextLinkHost(text string, from int) (string, int, int) {
 	for i := from; i < len(text); i++ {
 		var at int
@@ -189,7 +209,7 @@ func nextLinkHost(text string, from int) (string, int, int) {
 				continue
 			}
 			r, size := utf8.DecodeRuneInString(text[end:])
-			if !unicode.IsLetter(r) && !unicode.IsDigit(r) {
+			if !unicode.IsLetter(r) && !unicode.IsDigit(r) && !isDotLike(r) {
 				break
 			}
 			end += size
@@ -197,12 +217,31 @@ func nextLinkHost(text string, from int) (string, int, int) {
 		if at2 := strings.LastIndexByte(text[at:end], '@'); at2 >= 0 { // user@host
 			at += at2 + 1
 		}
-		if end > at {
-			return text[at:end], at, end
+		if host := trimHostDots(text[at:end]); host != "" {
+			return host, at, end
 		}
-		return "", -1, len(text)
+		// No host ("x:// https://evil.test"): look on after this one.
 	}
 	return "", -1, len(text)
+}
+
+// isDotLike: the full stops IDNA maps to '.'.
+func isDotLike(r rune) bool { return r == '。' || r == '．' || r == '｡' }
+
+// trimHostDots drops the dots and dot-likes a host ends with.
+func trimHostDots(host string) string {
+	for host != "" {
+		if host[len(host)-1] == '.' {
+			host = host[:len(host)-1]
+			continue
+		}
+		r, size := utf8.DecodeLastRuneInString(host)
+		if !isDotLike(r) {
+			break
+		}
+		host = host[:len(host)-size]
+	}
+	return host
 }
 
 func isSchemeByte(c byte) bool { return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' }
