@@ -35,7 +35,7 @@ func benchDomainFixture(b *testing.B) *benchDomains {
 func buildBenchIndex(tb testing.TB, rules []string, hint int) *domainIndex {
 	idx := newDomainIndex(hint)
 	for i, d := range rules {
-		if err := idx.add(d, domainEntry{line: uint32(i + 1), file: 1}); err != nil {
+		if _, err := idx.add(d, domainEntry{line: uint32(i + 1), file: 1}); err != nil {
 			tb.Fatal(err)
 		}
 	}

@@ -80,7 +80,7 @@ func TestDomainIndexGrowsAndAllocsNothing(t *testing.T) {
 	idx := newDomainIndex(0)
 	const n = 5000
 	for i := 0; i < n; i++ {
-		if err := idx.add(fmt.Sprintf("d%d.test", i), domainEntry{line: uint32(i + 1)}); err != nil {
+		if _, err := idx.add(fmt.Sprintf("d%d.test", i), domainEntry{line: uint32(i + 1)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -195,14 +195,14 @@ func TestDomainLookupFindsEverySuffix(t *testing.T) {
 		at := 0
 		for i := range labels {
 			if rng.IntN(2) == 0 {
-				if err := idx.add(name[at:], domainEntry{line: uint32(i + 1)}); err != nil {
+				if _, err := idx.add(name[at:], domainEntry{line: uint32(i + 1)}); err != nil {
 					t.Fatal(err)
 				}
 				want = append(want, domainHit{at: int32(at)})
 			}
 			at += len(labels[i]) + 1
 		}
-		if err := idx.add("x"+name, domainEntry{line: 99}); err != nil { // a near miss
+		if _, err := idx.add("x"+name, domainEntry{line: 99}); err != nil { // a near miss
 			t.Fatal(err)
 		}
 		var got []domainHit
@@ -223,13 +223,15 @@ func TestDomainRulesOnOneDomain(t *testing.T) {
 	idx := newDomainIndex(0)
 	const n = 3000
 	line := uint32(0)
+	want := map[string][]uint32{}
+	// Rules of different kinds: a second of the same kind is a duplicate.
+	kinds := []uint8{0, domainException, domainSubdomainsOnly}
 	add := func(d string) {
 		line++
-		if err := idx.add(d, domainEntry{line: line}); err != nil {
-			t.Fatal(err)
+		if ok, err := idx.add(d, domainEntry{line: line, flags: kinds[len(want[d])]}); !ok || err != nil {
+			t.Fatalf("add %s: %v %v", d, ok, err)
 		}
 	}
-	want := map[string][]uint32{}
 	for i := 0; i < n; i++ {
 		d := fmt.Sprintf("s%d.test", i)
 		add(d)
@@ -250,6 +252,36 @@ func TestDomainRulesOnOneDomain(t *testing.T) {
 		if !slices.Equal(got, lines) {
 			t.Fatalf("%s: lines %v, want %v", d, got, lines)
 		}
+	}
+}
+
+// TestDomainDuplicates: a domain listed again with the same kind of rule
+// keeps its first rule, so 50k copies of one name (merged lists repeat
+// names) cost one slot and one hit per lookup, not 50k of each and a
+// quadratic load; a rule of another kind on it still counts.
+func TestDomainDuplicates(t *testing.T) {
+	idx := newDomainIndex(0)
+	for i := range 50_000 {
+		ok, err := idx.add("dup.test", domainEntry{line: uint32(i + 1)})
+		if err != nil || ok != (i == 0) {
+			t.Fatalf("copy %d: added %v, err %v", i, ok, err)
+		}
+		if _, err := idx.add(fmt.Sprintf("n%d.test", i), domainEntry{line: uint32(i + 1)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ok, _ := idx.add("dup.test", domainEntry{line: 7, flags: domainException}); !ok {
+		t.Fatal("an exception on a listed domain was taken for a duplicate")
+	}
+	if idx.n != 50_002 {
+		t.Fatalf("%d rules stored, want 50002", idx.n)
+	}
+	var lines []uint32
+	for _, h := range idx.lookup("a.dup.test", nil) {
+		lines = append(lines, idx.slots[h.entry].line)
+	}
+	if !slices.Equal(lines, []uint32{7, 1}) {
+		t.Errorf("hits on lines %v, want [7 1]: the exception, then the first rule", lines)
 	}
 }
 

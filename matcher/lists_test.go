@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/fstest"
 )
 
 var update = flag.Bool("update", false, "rewrite golden files")
@@ -67,5 +68,33 @@ func TestLongLineIsReportedAndSkipped(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[1:a.test 3:b.test]" || len(problems) != 1 || problems[0].Line != 2 {
 		t.Errorf("entries %v problems %v", got, problems)
+	}
+}
+
+// TestDomainHintCountsRules: the domain index is sized from the lines that
+// can hold a rule, so blank and comment lines cost nothing: a list of 1 MiB
+// of blank lines and one rule used to size an index for a million rules.
+func TestDomainHintCountsRules(t *testing.T) {
+	list := "\n\n# a comment\n! adblock comment\n   \n\ta.test\r\n0.0.0.0 b.test c.test\n||d.test^\n" +
+		strings.Repeat("\n", 1<<20) + strings.Repeat(" \r\n", 1000) + "e.test"
+	fsys := fstest.MapFS{
+		"r/p.yaml": {Data: []byte("name: p\ncategory: spam\nfiles:\n  - {path: l.txt, format: domains}\n  - {path: k.txt, format: keywords}\n")},
+		"r/l.txt":  {Data: []byte(list)},
+		"r/k.txt":  {Data: []byte("a\nb\nc\n")},
+	}
+	refs := []packListRef{{Path: "l.txt", Format: FormatHosts}, {Path: "k.txt", Format: FormatKeywords}}
+	if n := countDomainLines(fsys, "r", refs); n != 4 {
+		t.Errorf("counted %d lines that can hold a domain rule, want 4", n)
+	}
+	fold, err := getFoldTable(false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := loadPack(fsys, "r/p.yaml", loadOptions{fold: fold})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slots := len(p.domains.slots); slots > 64 {
+		t.Errorf("index of %d rules has %d slots", p.info.Domains, slots)
 	}
 }

@@ -37,16 +37,21 @@ func runRules(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "%s: %s\n", location(p), p.Reason)
 		bad++
 	}
-	var domains, keywords, regexes, detectors int
+	var domains, dupes, keywords, regexes, detectors int
 	packs := m.Set().Packs()
 	for _, p := range packs {
 		domains += p.Domains
+		dupes += p.DuplicateDomains
 		keywords += p.Keywords
 		regexes += p.Regexes
 		detectors += len(p.Detectors)
 	}
-	fmt.Fprintf(stderr, "%d packs: %d domain, %d keyword, %d regex rules, %d detectors; %d problems\n",
-		len(packs), domains, keywords, regexes, detectors, bad)
+	skipped := ""
+	if dupes > 0 {
+		skipped = fmt.Sprintf(" (%d duplicate domain lines skipped)", dupes)
+	}
+	fmt.Fprintf(stderr, "%d packs: %d domain, %d keyword, %d regex rules, %d detectors%s; %d problems\n",
+		len(packs), domains, keywords, regexes, detectors, skipped, bad)
 	if bad > 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("")}
 	}
