@@ -67,9 +67,9 @@ func TestDetectorsInText(t *testing.T) {
 
 func TestUnknownDetectorIsAProblem(t *testing.T) {
 	_, rep := newTestMatcher(t, map[string]string{
-		"p.yaml": "name: p\ncategory: pii\ndetectors: [cn_mobile, ssn]\n",
+		"p.yaml": "name: p\ncategory: pii\ndetectors:\n  - ssn\n  - cn_mobile\n",
 	})
-	if len(rep.Problems) != 1 || rep.Problems[0].Reason != `unknown detector "ssn" (want one of [cn_id_card cn_mobile bank_card])` {
+	if len(rep.Problems) != 1 || rep.Problems[0].Line != 4 || rep.Problems[0].Reason != `unknown detector "ssn" (want one of [cn_id_card cn_mobile bank_card])` {
 		t.Errorf("problems: %v", rep.Problems)
 	}
 }

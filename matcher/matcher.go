@@ -238,7 +238,7 @@ func (m *Matcher) loadOne(sp packSpec, rep *ReloadReport) *loadedPack {
 	tracked := &statFS{FS: sp.fsys}
 	p, err := loadPack(tracked, sp.name, opt)
 	if err != nil {
-		err = fmt.Errorf("%s", strings.Replace(err.Error(), sp.name, sp.key, 1))
+		err = fmt.Errorf("%s", strings.ReplaceAll(err.Error(), sp.name, sp.key)) // every line of a joined error
 		rep.Failed = append(rep.Failed, err)
 		if prev != nil {
 			rep.Kept = append(rep.Kept, sp.key)

@@ -3,6 +3,7 @@ package matcher
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,12 +139,15 @@ func TestLoadErrors(t *testing.T) {
 		want  string
 	}{
 		{"unknown key", map[string]string{"p.yaml": "name: p\ncategory: spam\nkeywords: [x]\nkeywrods: [y]\n"}, `builtin:p.yaml:4: unknown key "keywrods"`},
-		{"bad name", map[string]string{"p.yaml": "name: P Q\ncategory: spam\nkeywords: [x]\n"}, `name "P Q": want lower-case`},
-		{"bad severity", map[string]string{"p.yaml": "name: p\ncategory: spam\nseverity: extreme\nkeywords: [x]\n"}, `unknown severity "extreme"`},
-		{"bad kind", map[string]string{"p.yaml": "name: p\ncategory: spam\napplies_to: [smtp]\nkeywords: [x]\n"}, `applies_to: unknown event kind "smtp"`},
-		{"bad action", map[string]string{"p.yaml": "name: p\ncategory: spam\naction: {post: delete}\nkeywords: [x]\n"}, `action.post "delete": want one of allow, flag, hold, reject`},
+		{"bad name", map[string]string{"p.yaml": "name: P Q\ncategory: spam\nkeywords: [x]\n"}, `builtin:p.yaml:1: name "P Q": want lower-case`},
+		{"bad severity", map[string]string{"p.yaml": "name: p\ncategory: spam\nseverity: extreme\nkeywords: [x]\n"}, `builtin:p.yaml:3: unknown severity "extreme"`},
+		{"bad kind", map[string]string{"p.yaml": "name: p\ncategory: spam\napplies_to: [smtp]\nkeywords: [x]\n"}, `builtin:p.yaml:3: applies_to: unknown event kind "smtp"`},
+		{"bad action", map[string]string{"p.yaml": "name: p\ncategory: spam\naction: {post: delete}\nkeywords: [x]\n"}, `builtin:p.yaml:3: action.post "delete": want one of allow, flag, hold, reject`},
 		{"missing list", map[string]string{"p.yaml": "name: p\ncategory: spam\nfiles:\n  - {path: nope.txt, format: keywords}\n"}, "builtin:p.yaml:4: files: nope.txt: open nope.txt: file does not exist"},
 		{"bad format", map[string]string{"p.yaml": "name: p\ncategory: spam\nfiles:\n  - {path: k.txt, format: csv}\n", "k.txt": "x\n"}, `builtin:p.yaml:4: files: k.txt: unknown list format "csv"`},
+		{"bad category, block style", map[string]string{"p.yaml": "name: p\nkeywords:\n  - x\ncategory: Spam Ads\n"}, `builtin:p.yaml:4: category "Spam Ads"`},
+		{"bad network action, block style", map[string]string{"p.yaml": "name: p\ncategory: spam\naction:\n  post: hold\n  network: drop\nkeywords: [x]\n"}, `builtin:p.yaml:5: action.network "drop"`},
+		{"no name", map[string]string{"p.yaml": "category: spam\nkeywords: [x]\n"}, `builtin:p.yaml: name "": want`},
 		{"no rules", map[string]string{"p.yaml": "name: p\ncategory: spam\n"}, `pack "p" has no usable rules`},
 		{"empty", map[string]string{"p.yaml": ""}, "empty pack"},
 		{"duplicate names", map[string]string{"a.yaml": "name: p\ncategory: spam\nkeywords: [x]\n", "b.yaml": "name: p\ncategory: spam\nkeywords: [y]\n"}, `pack name "p" is already used by builtin:a.yaml`},
@@ -156,6 +160,25 @@ func TestLoadErrors(t *testing.T) {
 				t.Errorf("got %v, want it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestLoadErrorsNameTheFile: every line of a pack's error names the pack
+// as the operator gave it, also when it has several.
+func TestLoadErrorsNameTheFile(t *testing.T) {
+	pack := filepath.Join(t.TempDir(), "p.yaml")
+	writeTestFile(t, pack, "name: p\ncategory: spam\nkeywords: [x]\nbogus: 1\nother: 2\n")
+	_, rep, err := New(Options{Packs: []string{pack}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Failed) != 1 {
+		t.Fatalf("failed: %v", rep.Failed)
+	}
+	lines := strings.Split(rep.Failed[0].Error(), "\n")
+	want := []string{pack + `:4: unknown key "bogus"`, pack + `:5: unknown key "other"`}
+	if !slices.Equal(lines, want) {
+		t.Errorf("error lines\n got  %q\n want %q", lines, want)
 	}
 }
 

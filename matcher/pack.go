@@ -148,8 +148,15 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 		}
 		return nil, yamlErrors(name, err)
 	}
+	var doc yaml.Node // the same document, for the lines of pack-level keys
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, yamlErrors(name, err)
+	}
 	p := &compiledPack{files: []string{path.Base(name)}, fold: opt.fold}
-	if err := p.setInfo(name, &pf); err != nil {
+	if key, err := p.setInfo(name, &pf); err != nil {
+		if line := keyLine(&doc, key); line > 0 {
+			return nil, fmt.Errorf("%s:%d: %w", name, line, err)
+		}
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	p.domains = newDomainIndex(max(opt.domainHint, countDomainLines(fsys, path.Dir(name), pf.Files)))
@@ -157,10 +164,14 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 	p.addInline(&pf.Keywords, entryKeyword, budget)
 	p.addInline(&pf.Domains, entryDomain, budget)
 	p.addInline(&pf.Regex, entryRegex, budget)
-	for _, d := range pf.Detectors {
+	for i, d := range pf.Detectors {
 		fn, err := detectorByName(d)
 		if err != nil {
-			p.problem(0, 0, err.Error())
+			line := keyLine(&doc, "detectors")
+			if items := valueOf(&doc, "detectors"); items != nil && i < len(items.Content) {
+				line = items.Content[i].Line
+			}
+			p.problem(0, line, err.Error())
 			continue
 		}
 		p.detectors = append(p.detectors, packDetector{name: d, fn: fn})
@@ -178,19 +189,21 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 	return p, nil
 }
 
-func (p *compiledPack) setInfo(name string, pf *packFile) error {
+// setInfo checks the pack-level keys; on an error it also returns the key
+// (dotted path) at fault, for its line.
+func (p *compiledPack) setInfo(name string, pf *packFile) (string, error) {
 	info := PackInfo{Name: pf.Name, Description: pf.Description, Category: pf.Category, Source: name}
 	if !packNameRE.MatchString(pf.Name) {
-		return fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-', up to 64", pf.Name)
+		return "name", fmt.Errorf("name %q: want lower-case letters, digits, '.', '_' or '-', up to 64", pf.Name)
 	}
 	if !packNameRE.MatchString(pf.Category) {
-		return fmt.Errorf("category %q: want a lower-case word such as phishing, malware, fraud, spam, gambling, pii, harassment", pf.Category)
+		return "category", fmt.Errorf("category %q: want a lower-case word such as phishing, malware, fraud, spam, gambling, pii, harassment", pf.Category)
 	}
 	info.Severity = event.SeverityMedium
 	if pf.Severity != "" {
 		s, err := event.ParseSeverity(pf.Severity)
 		if err != nil {
-			return err
+			return "severity", err
 		}
 		info.Severity = s
 	}
@@ -200,20 +213,57 @@ func (p *compiledPack) setInfo(name string, pf *packFile) error {
 	for _, k := range pf.AppliesTo {
 		kind, err := event.ParseKind(k)
 		if err != nil {
-			return fmt.Errorf("applies_to: %w", err)
+			return "applies_to", fmt.Errorf("applies_to: %w", err)
 		}
 		info.AppliesTo = append(info.AppliesTo, kind)
 	}
 	info.PostAction, info.NetAction = orDefault(pf.Action.Post, "flag"), orDefault(pf.Action.Network, "log")
 	if !slices.Contains(PostActions, info.PostAction) {
-		return fmt.Errorf("action.post %q: want one of %s", info.PostAction, strings.Join(PostActions, ", "))
+		return "action.post", fmt.Errorf("action.post %q: want one of %s", info.PostAction, strings.Join(PostActions, ", "))
 	}
 	if !slices.Contains(NetworkActions, info.NetAction) {
-		return fmt.Errorf("action.network %q: want one of %s", info.NetAction, strings.Join(NetworkActions, ", "))
+		return "action.network", fmt.Errorf("action.network %q: want one of %s", info.NetAction, strings.Join(NetworkActions, ", "))
 	}
 	p.info = info
 	p.kinds = info.kindMask()
-	return nil
+	return "", nil
+}
+
+// keyLine is the line of a key (a dotted path such as "action.post") in a
+// decoded YAML document, 0 when it is not there.
+func keyLine(doc *yaml.Node, key string) int {
+	k, _ := lookupKey(doc, key)
+	if k == nil {
+		return 0
+	}
+	return k.Line
+}
+
+// valueOf is the value node of a key in a decoded YAML document, or nil.
+func valueOf(doc *yaml.Node, key string) *yaml.Node {
+	_, v := lookupKey(doc, key)
+	return v
+}
+
+func lookupKey(doc *yaml.Node, key string) (k, v *yaml.Node) {
+	n := doc
+	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
+		n = n.Content[0]
+	}
+	for part := range strings.SplitSeq(key, ".") {
+		if n == nil || n.Kind != yaml.MappingNode {
+			return nil, nil
+		}
+		k, v = nil, nil
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if n.Content[i].Value == part {
+				k, v = n.Content[i], n.Content[i+1]
+				break
+			}
+		}
+		n = v
+	}
+	return k, v
 }
 
 // addInline adds the entries of a YAML list in the pack file itself; their
