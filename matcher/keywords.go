@@ -479,8 +479,9 @@ type scratch struct {
 // The scan folds into a buffer of scanChunk characters plus room for a
 // word; when it is full, flush verifies what it can and moves the last
 // MaxKeywordChars+1 characters to the front. A 4 MB text needed 16 MB of
-// scratch when it was folded whole; now any text needs 10 KB, at the same
-// speed.
+// scratch when it was folded whole; now a text needs 10 KB, at the same
+// speed, and more only for an ASCII word longer than scanRoom, which is
+// folded whole (8 bytes a letter; putScratch drops such a scratch).
 const (
 	scanChunk = 1024
 	scanRoom  = 256

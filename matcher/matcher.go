@@ -53,8 +53,9 @@ type Matcher struct {
 	reloadMu sync.Mutex // serializes reloads; never taken on the match path
 	loaded   map[string]*loadedPack
 
-	stop chan struct{}
-	done chan struct{}
+	runMu sync.Mutex // Start and Stop
+	stop  chan struct{}
+	done  chan struct{}
 }
 
 // loadedPack remembers what a pack was built from, to reuse it when nothing
@@ -284,21 +285,28 @@ func stampsUnchanged(fsys fs.FS, stamps []fileStamp) bool {
 	return len(stamps) > 0
 }
 
-// Start reloads the packs every Options.Reload until Stop.
+// Start reloads the packs every Options.Reload until Stop or ctx ends. It
+// is an error to start a Matcher that is already started.
 func (m *Matcher) Start(ctx context.Context) error {
 	if m.opts.Reload <= 0 {
 		return nil
 	}
-	m.stop, m.done = make(chan struct{}), make(chan struct{})
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
+	if m.stop != nil {
+		return errors.New("matcher: already started")
+	}
+	stop, done := make(chan struct{}), make(chan struct{})
+	m.stop, m.done = stop, done
 	go func() {
-		defer close(m.done)
+		defer close(done)
 		t := time.NewTicker(m.opts.Reload)
 		defer t.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-m.stop:
+			case <-stop:
 				return
 			case <-t.C:
 				m.Reload()
@@ -310,9 +318,11 @@ func (m *Matcher) Start(ctx context.Context) error {
 
 // Stop ends the background reload.
 func (m *Matcher) Stop() {
+	m.runMu.Lock()
+	defer m.runMu.Unlock()
 	if m.stop != nil {
 		close(m.stop)
 		<-m.done
-		m.stop = nil
+		m.stop, m.done = nil, nil
 	}
 }

@@ -238,6 +238,14 @@ func TestStartStopReloadsInBackground(t *testing.T) {
 	if err := m.Start(t.Context()); err != nil {
 		t.Fatal(err)
 	}
+	if err := m.Start(t.Context()); err == nil {
+		t.Fatal("a second Start of a running matcher succeeded")
+	}
+	m.Stop()
+	m.Stop() // idempotent
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatalf("Start after Stop: %v", err)
+	}
 	defer m.Stop()
 	writeTestFile(t, list, "b.test\n")
 	touch(t, list, 1)
