@@ -16,6 +16,7 @@ type Set struct {
 	packs    []*compiledPack
 	keywords *keywordIndex
 	kwRules  []kwRule // by keyword-builder ref
+	kwKinds  uint32   // the event kinds some keyword applies to
 	maxHits  int
 	scratch  sync.Pool
 }
@@ -46,6 +47,7 @@ func newSet(packs []*compiledPack, fold *foldTable, maxHits int) *Set {
 		for _, ref := range refs {
 			s.keywords.kwKinds[k] |= packs[s.kwRules[ref].pack].kinds
 		}
+		s.kwKinds |= s.keywords.kwKinds[k]
 	}
 	s.scratch.New = func() any { return &scratch{} }
 	return s
@@ -266,9 +268,16 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 	if limit <= 0 {
 		return hits
 	}
-	sc := s.scratch.Get().(*scratch)
-	defer s.putScratch(sc)
-	if len(s.kwRules) > 0 {
+	// The scratch comes from the pool only for keywords or detectors: a
+	// DNS name needs none when no keyword pack applies to DNS.
+	var sc *scratch
+	defer func() {
+		if sc != nil {
+			s.putScratch(sc)
+		}
+	}()
+	if s.kwKinds&(1<<kind) != 0 {
+		sc = s.scratch.Get().(*scratch)
 		sc.kinds = 1 << kind
 		s.keywords.scan(text, sc, limit)
 		for _, m := range sc.matches {
@@ -306,6 +315,9 @@ func (s *Set) matchText(kind event.Kind, field, text, orig string, exact bool, h
 			}
 		}
 		if len(p.detectors) > 0 && kind == event.KindPost {
+			if sc == nil {
+				sc = s.scratch.Get().(*scratch)
+			}
 			hits = p.detect(text, field, hits, s.maxHits, &sc.runs)
 		}
 	}
