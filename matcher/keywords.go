@@ -709,22 +709,24 @@ func (x *keywordIndex) scanASCII(s *scratch, text string, i int, chars []uint64,
 			if e&entryStarts1 != 0 {
 				s.pending = append(s.pending, uint64(n)<<3|startsLen1)
 			}
-			if e&entryStartsMulti != 0 {
-				if len(chars) == n+1 {
-					st.cand = 3 // a one-letter word: the next character decides
-				} else {
-					// A quarter of English words pass, at random: store the
-					// entry and count it only if it passed, rather than
-					// branch on it.
-					b := pairBits(x.words, x.wordShift, key)
-					if cap(s.pending) == len(s.pending) {
-						s.pending = slices.Grow(s.pending, 64)
-					}
-					m := len(s.pending)
-					s.pending = s.pending[:m+1]
-					s.pending[m] = uint64(n)<<3 | uint64(b)<<1
-					s.pending = s.pending[:m+int(b|b>>1)&1]
+			// Whether a longer keyword starts with the word's first letter
+			// is as good as random in English (all of them start with some
+			// letters, none with others): a mask, not a branch.
+			multi := e / entryStartsMulti & 1 * 3
+			if len(chars) == n+1 {
+				st.cand = multi // a one-letter word: the next character decides
+			} else {
+				// A quarter of English words pass, at random: store the
+				// entry and count it only if it passed, rather than
+				// branch on it.
+				b := pairBits(x.words, x.wordShift, key) & multi
+				if cap(s.pending) == len(s.pending) {
+					s.pending = slices.Grow(s.pending, 64)
 				}
+				m := len(s.pending)
+				s.pending = s.pending[:m+1]
+				s.pending[m] = uint64(n)<<3 | uint64(b)<<1
+				s.pending = s.pending[:m+int(b|b>>1)&1]
 			}
 		}
 		st.prev, st.gap, st.prevAln = chID(chars[len(chars)-1]), 0, true
