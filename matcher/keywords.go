@@ -995,7 +995,9 @@ func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int
 }
 
 // resetSeen zeroes the occurrence counts of n keywords: only those the
-// last scan recorded can be set, so this costs its matches, not n.
+// last scan recorded can be set, so this costs its matches, not n. (A
+// Set's scratches scan only its own index; the bound check keeps a scratch
+// shared with another index, as tests may do, from going out of range.)
 func (s *scratch) resetSeen(n int) {
 	if n == 0 {
 		return
@@ -1005,7 +1007,9 @@ func (s *scratch) resetSeen(n int) {
 		return
 	}
 	for _, m := range s.matches {
-		s.seen[m.kw] = 0
+		if int(m.kw) < n {
+			s.seen[m.kw] = 0
+		}
 	}
 }
 
