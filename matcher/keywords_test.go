@@ -3,6 +3,7 @@ package matcher
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -113,10 +114,11 @@ func TestRepeatsDoNotHideHits(t *testing.T) {
 	if got := count(set.MatchText(event.KindDNS, event.FieldName, strings.Repeat("the.", 20)+"test", nil)); got["the"] != maxKeywordOccurrences || len(got) != 1 {
 		t.Errorf("dns: hits %v, want %d of \"the\"", got, maxKeywordOccurrences)
 	}
-	// A scratch reused for another text starts its counts again.
-	for range 2 {
-		if got := count(set.MatchText(event.KindPost, event.FieldText, "scam scam", nil)); got["scam"] != 2 {
-			t.Errorf("reused scratch: hits %v, want 2 of \"scam\"", got)
+	// A scratch reused for another text starts its counts again (5 and 5
+	// would pass the cap of 8 without the reset).
+	for range 3 {
+		if got := count(set.MatchText(event.KindPost, event.FieldText, strings.Repeat("scam ", 5), nil)); got["scam"] != 5 {
+			t.Errorf("reused scratch: hits %v, want 5 of \"scam\"", got)
 		}
 	}
 }
@@ -280,8 +282,14 @@ func TestKeywordErrors(t *testing.T) {
 }
 
 func TestMatchLinksInPosts(t *testing.T) {
+	excepted, ok := normalizeIDN("shop.test.中文")
+	if !ok {
+		t.Fatal("normalizeIDN")
+	}
 	set := newTestSet(t, map[string]string{
-		"p.yaml": "name: p\ncategory: phishing\napplies_to: [post, dns]\naction: {post: hold}\ndomains: [evil.test, 统一认证.test]\n",
+		"p.yaml":    "name: p\ncategory: phishing\napplies_to: [post, dns]\naction: {post: hold}\ndomains: [evil.test, 统一认证.test]\n",
+		"shop.yaml": "name: shop\ncategory: fraud\naction: {post: hold}\nfiles: [{path: shop.txt, format: adblock}]\n",
+		"shop.txt":  "||shop.test^\n@@||" + excepted + "^\n",
 	})
 	tests := []struct{ text, want string }{
 		{"login at https://evil.test/sso now", "[evil.test 17-26]"},
@@ -305,6 +313,17 @@ func TestMatchLinksInPosts(t *testing.T) {
 		{"点击https://evil.test领取奖励", "[evil.test 14-23]"},
 		{"点击https://evil.test。领取奖励", "[evil.test 14-23]"},
 		{"点击https://notevil.test领取", "[]"},
+		// A link right after another one and a 。 is a link of its own.
+		{"官网https://good.test。https://evil.test", "[evil.test 34-43]"},
+		{"https://good.test。领取https://evil.test", "[evil.test 34-43]"},
+		{"ok.test.https://evil.test", "[evil.test 16-25]"},
+		// An IDN host, then 。 and text: the host up to the 。 is looked up.
+		{"去 https://统一认证.test。领取", "[统一认证.test 12-29]"},
+		// A pack reports a host once, on the first reading it knows: the
+		// whole host, then up to a 。, then its ASCII start.
+		{"https://evil.test。evil.test", "[evil.test。evil.test 8-29]"},
+		{"https://a.shop.test/", "[shop.test 10-19]"},
+		{"https://shop.test.中文/x", "[]"}, // the whole host is an exception; its ASCII start is not asked
 	}
 	for _, tt := range tests {
 		ev := event.Event{Kind: event.KindPost, Text: tt.text}
@@ -338,6 +357,15 @@ func FuzzLinkHosts(f *testing.F) {
 			if at < i || at+len(host) > len(text) || text[at:at+len(host)] != host || host == "" || next <= i ||
 				trimHostDots(host) != host {
 				t.Fatalf("from %d: host %q at %d next %d in %q", i, host, at, next, text)
+			}
+			// Every reading of the host is a non-empty prefix of it,
+			// without trailing dots, and none repeats.
+			var out [3]string
+			names := linkHostNames(host, &out)
+			for k, n := range names {
+				if n == "" || !strings.HasPrefix(host, n) || trimHostDots(n) != n || slices.Contains(names[:k], n) {
+					t.Fatalf("host %q: readings %q", host, names)
+				}
 			}
 			i = next
 			if steps > len(text) {

@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"slices"
 	"strings"
 	"sync"
 	"unicode"
@@ -93,7 +94,7 @@ func (s *Set) MatchEvent(ev *event.Event) {
 // rules at label boundaries (an exception in a pack silences that pack), then
 // keywords and regexes on the normalized name.
 func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []event.Hit {
-	hits, ruleText, exact, ok := s.matchDomainRules(kind, event.FieldName, name, 0, hits)
+	hits, ruleText, exact, ok := s.matchDomainRules(kind, event.FieldName, name, 0, hits, nil)
 	if !ok {
 		return hits
 	}
@@ -102,8 +103,11 @@ func (s *Set) MatchDomain(kind event.Kind, name string, hits []event.Hit) []even
 
 // matchDomainRules runs the domain rules on name, a hostname found at byte
 // base of field. It returns the form of the name keywords and regexes should
-// see, and whether offsets into it carry over to name.
-func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hits []event.Hit) ([]event.Hit, string, bool, bool) {
+// see, and whether offsets into it carry over to name. With decided, it
+// skips the packs marked there and marks those that give a verdict (a hit
+// or an exception): a link's host may be read several ways, and a pack
+// answers for the first reading it knows.
+func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hits []event.Hit, decided *packMask) ([]event.Hit, string, bool, bool) {
 	// Offsets carry over only when normalizing just lower-cases ASCII. Then
 	// the lower-cased name lives in a stack buffer for the index lookups
 	// only, and keywords and regexes (which fold case themselves) see the
@@ -119,16 +123,16 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 		return hits, "", false, false
 	}
 	var buf [32]domainHit
-	for _, p := range s.packs {
-		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 || len(hits) >= s.maxHits {
+	for pi, p := range s.packs {
+		if p.kinds&(1<<kind) == 0 || p.info.Domains == 0 || len(hits) >= s.maxHits || decided.has(pi) {
 			continue
 		}
 		found := p.domains.lookup(norm, buf[:0])
-		best := -1
+		best, excepted := -1, false
 		for i, h := range found {
 			e := &p.domains.slots[h.entry]
 			if e.flags&domainException != 0 {
-				best = -1
+				best, excepted = -1, true
 				break
 			}
 			if e.flags&domainSubdomainsOnly != 0 && h.at == 0 {
@@ -137,6 +141,9 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 			if best < 0 {
 				best = i
 			}
+		}
+		if best >= 0 || excepted {
+			decided.set(pi)
 		}
 		if best < 0 {
 			continue
@@ -155,33 +162,80 @@ func (s *Set) matchDomainRules(kind event.Kind, field, name string, base int, hi
 // matchLinks runs the domain rules on the host of every http(s) link and
 // www. name in a post, so a phishing link in a forum post hits the same
 // rules as a DNS query for it. Chinese text often runs straight on from a
-// link ("https://evil.test领取奖励"), and a host may be an IDN, so a host
-// with non-ASCII characters is looked up whole and also as its ASCII start.
+// link, so a host is read up to three ways (linkHostNames), and each pack
+// reports on the first reading it has a verdict for.
 func (s *Set) matchLinks(kind event.Kind, field, text string, hits []event.Hit) []event.Hit {
+	var names [3]string
 	for i := 0; i < len(text); {
 		host, at, next := nextLinkHost(text, i)
 		if at < 0 {
 			break
 		}
-		hits, _, _, _ = s.matchDomainRules(kind, field, host, at, hits)
-		if k := asciiPrefixLen(host); k < len(host) {
-			if prefix := trimHostDots(host[:k]); prefix != "" {
-				hits, _, _, _ = s.matchDomainRules(kind, field, prefix, at, hits)
-			}
+		var decided packMask
+		for _, name := range linkHostNames(host, &names) {
+			hits, _, _, _ = s.matchDomainRules(kind, field, name, at, hits, &decided)
 		}
 		i = next
 	}
 	return hits
 }
 
-// asciiPrefixLen is the length of host's leading run of ASCII bytes.
-func asciiPrefixLen(host string) int {
-	for i := 0; i < len(host); i++ {
-		if host[i] >= utf8.RuneSelf {
-			return i
-		}
+// linkHostNames lists the names a link's host may be, most likely first:
+// the host as found ("evil。test" is evil.test); the host cut at its first
+// full stop other than '.', as 。 also ends a Chinese sentence
+// ("中文.evil.test。领取奖励"); and its ASCII start, for Chinese text that
+// follows a link without a stop ("evil.test领取奖励"). Each loses its
+// trailing dots; empty names and repeats are left out.
+func linkHostNames(host string, out *[3]string) []string {
+	names := appendHostName(out[:0], host)
+	if cut := strings.IndexAny(host, "。．｡"); cut >= 0 {
+		names = appendHostName(names, host[:cut])
 	}
-	return len(host)
+	k := 0
+	for k < len(host) && host[k] < utf8.RuneSelf {
+		k++
+	}
+	return appendHostName(names, host[:k])
+}
+
+// appendHostName appends name, without its trailing dots, unless it is
+// empty or already listed.
+func appendHostName(names []string, name string) []string {
+	name = trimHostDots(name)
+	if name == "" || slices.Contains(names, name) {
+		return names
+	}
+	return append(names, name)
+}
+
+// packMask marks the packs that have given a verdict on a link's host. Its
+// methods accept nil, which marks nothing.
+type packMask struct {
+	low  uint64
+	more map[int]bool // packs from the 64th on
+}
+
+func (m *packMask) has(i int) bool {
+	switch {
+	case m == nil:
+		return false
+	case i < 64:
+		return m.low>>i&1 != 0
+	}
+	return m.more[i]
+}
+
+func (m *packMask) set(i int) {
+	switch {
+	case m == nil:
+	case i < 64:
+		m.low |= 1 << i
+	default:
+		if m.more == nil {
+			m.more = map[int]bool{}
+		}
+		m.more[i] = true
+	}
 }
 
 // nextLinkHost finds the next "scheme://host" or "www.host" at or after
@@ -193,7 +247,7 @@ func nextLinkHost(text string, from int) (string, int, int) {
 	for i := from; i < len(text); i++ {
 		var at int
 		switch {
-		case text[i] == ':' && strings.HasPrefix(text[i:], "://") && i > from && isSchemeByte(text[i-1]):
+		case text[i] == ':' && strings.HasPrefix(text[i:], "://") && i > 0 && isSchemeByte(text[i-1]):
 			at = i + 3
 		case (text[i] == 'w' || text[i] == 'W') && len(text)-i > 4 && strings.EqualFold(text[i:i+4], "www.") &&
 			(i == 0 || !isHostByte(text[i-1])):
@@ -216,10 +270,16 @@ func nextLinkHost(text string, from int) (string, int, int) {
 			}
 			end += size
 		}
-		if at2 := strings.LastIndexByte(text[at:end], '@'); at2 >= 0 { // user@host
+		hostEnd := end
+		if strings.HasPrefix(text[end:], "://") { // run on into the next link: not its scheme
+			for hostEnd > at && isSchemeByte(text[hostEnd-1]) {
+				hostEnd--
+			}
+		}
+		if at2 := strings.LastIndexByte(text[at:hostEnd], '@'); at2 >= 0 { // user@host
 			at += at2 + 1
 		}
-		if host := trimHostDots(text[at:end]); host != "" {
+		if host := trimHostDots(text[at:hostEnd]); host != "" {
 			return host, at, end
 		}
 		// No host ("x:// https://evil.test"): look on after this one.
