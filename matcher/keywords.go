@@ -994,22 +994,19 @@ func (x *keywordIndex) emit(s *scratch, chars []uint64, k int32, i, j, limit int
 	return true
 }
 
-// resetSeen zeroes the occurrence counts of n keywords: only those the
-// last scan recorded can be set, so this costs its matches, not n. (A
-// Set's scratches scan only its own index; the bound check keeps a scratch
-// shared with another index, as tests may do, from going out of range.)
+// resetSeen zeroes the occurrence counts the last scan left and sizes
+// them for n keywords: only keywords the last scan recorded can be set, so
+// this costs its matches, not n. (A Set's scratches scan only its own
+// index; the bound check keeps a scratch shared with another index, as
+// tests may do, from going out of range.)
 func (s *scratch) resetSeen(n int) {
-	if n == 0 {
-		return
+	for _, m := range s.matches {
+		if int(m.kw) < len(s.seen) {
+			s.seen[m.kw] = 0
+		}
 	}
 	if len(s.seen) != n {
 		s.seen = make([]uint8, n)
-		return
-	}
-	for _, m := range s.matches {
-		if int(m.kw) < n {
-			s.seen[m.kw] = 0
-		}
 	}
 }
 

@@ -239,7 +239,7 @@ func (m *Matcher) loadOne(sp packSpec, rep *ReloadReport) *loadedPack {
 	tracked := &statFS{FS: sp.fsys}
 	p, err := loadPack(tracked, sp.name, opt)
 	if err != nil {
-		err = fmt.Errorf("%s", strings.ReplaceAll(err.Error(), sp.name, sp.key)) // every line of a joined error
+		err = errors.New(renamePack(err.Error(), sp.name, sp.key))
 		rep.Failed = append(rep.Failed, err)
 		if prev != nil {
 			rep.Kept = append(rep.Kept, sp.key)
@@ -275,6 +275,20 @@ func (s *statFS) Open(name string) (fs.File, error) {
 	return f, nil
 }
 
+// renamePack puts the pack's name as the operator gave it (key) where
+// loadPack's error names it by its path in the file system (name): at the
+// start of every line of the error, and nowhere else (a list file's name
+// may contain the pack's).
+func renamePack(msg, name, key string) string {
+	lines := strings.Split(msg, "\n")
+	for i, l := range lines {
+		if rest, ok := strings.CutPrefix(l, name); ok {
+			lines[i] = key + rest
+		}
+	}
+	return strings.Join(lines, "\n")
+}
+
 func stampsUnchanged(fsys fs.FS, stamps []fileStamp) bool {
 	for _, st := range stamps {
 		info, err := fs.Stat(fsys, st.name)
@@ -286,7 +300,7 @@ func stampsUnchanged(fsys fs.FS, stamps []fileStamp) bool {
 }
 
 // Start reloads the packs every Options.Reload until Stop or ctx ends. It
-// is an error to start a Matcher that is already started.
+// is an error to start a Matcher whose reloads are running.
 func (m *Matcher) Start(ctx context.Context) error {
 	if m.opts.Reload <= 0 {
 		return nil
@@ -294,7 +308,11 @@ func (m *Matcher) Start(ctx context.Context) error {
 	m.runMu.Lock()
 	defer m.runMu.Unlock()
 	if m.stop != nil {
-		return errors.New("matcher: already started")
+		select {
+		case <-m.done: // ended with its context
+		default:
+			return errors.New("matcher: already started")
+		}
 	}
 	stop, done := make(chan struct{}), make(chan struct{})
 	m.stop, m.done = stop, done

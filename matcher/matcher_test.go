@@ -1,6 +1,7 @@
 package matcher
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"slices"
@@ -148,6 +149,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad category, block style", map[string]string{"p.yaml": "name: p\nkeywords:\n  - x\ncategory: Spam Ads\n"}, `builtin:p.yaml:4: category "Spam Ads"`},
 		{"bad network action, block style", map[string]string{"p.yaml": "name: p\ncategory: spam\naction:\n  post: hold\n  network: drop\nkeywords: [x]\n"}, `builtin:p.yaml:5: action.network "drop"`},
 		{"no name", map[string]string{"p.yaml": "category: spam\nkeywords: [x]\n"}, `builtin:p.yaml: name "": want`},
+		{"list named like the pack", map[string]string{"a.yaml": "name: p\ncategory: spam\nfiles:\n  - {path: data.yaml, format: keywords}\n"}, "builtin:a.yaml:4: files: data.yaml: open data.yaml: file does not exist"},
 		{"no rules", map[string]string{"p.yaml": "name: p\ncategory: spam\n"}, `pack "p" has no usable rules`},
 		{"empty", map[string]string{"p.yaml": ""}, "empty pack"},
 		{"duplicate names", map[string]string{"a.yaml": "name: p\ncategory: spam\nkeywords: [x]\n", "b.yaml": "name: p\ncategory: spam\nkeywords: [y]\n"}, `pack name "p" is already used by builtin:a.yaml`},
@@ -243,8 +245,16 @@ func TestStartStopReloadsInBackground(t *testing.T) {
 	}
 	m.Stop()
 	m.Stop() // idempotent
-	if err := m.Start(t.Context()); err != nil {
+	// Reloads that ended with their context can be started again.
+	ctx, cancel := context.WithCancel(t.Context())
+	if err := m.Start(ctx); err != nil {
 		t.Fatalf("Start after Stop: %v", err)
+	}
+	cancel()
+	for deadline := time.Now().Add(5 * time.Second); m.Start(t.Context()) != nil; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("Start still fails 5 s after the context of the last Start ended")
+		}
 	}
 	defer m.Stop()
 	writeTestFile(t, list, "b.test\n")
