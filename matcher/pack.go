@@ -167,9 +167,11 @@ func loadPack(fsys fs.FS, name string, opt loadOptions) (*compiledPack, error) {
 	for i, d := range pf.Detectors {
 		fn, err := detectorByName(d)
 		if err != nil {
-			line := keyLine(&doc, "detectors")
-			if items := valueOf(&doc, "detectors"); items != nil && i < len(items.Content) {
+			line := 0
+			if key, items := lookupKey(&doc, "detectors"); items != nil && i < len(items.Content) {
 				line = items.Content[i].Line
+			} else if key != nil {
+				line = key.Line
 			}
 			p.problem(0, line, err.Error())
 			continue
@@ -239,12 +241,8 @@ func keyLine(doc *yaml.Node, key string) int {
 	return k.Line
 }
 
-// valueOf is the value node of a key in a decoded YAML document, or nil.
-func valueOf(doc *yaml.Node, key string) *yaml.Node {
-	_, v := lookupKey(doc, key)
-	return v
-}
-
+// lookupKey finds a key (a dotted path) in a decoded YAML document and
+// returns its key and value nodes, nil when it is not there.
 func lookupKey(doc *yaml.Node, key string) (k, v *yaml.Node) {
 	n := doc
 	if n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
